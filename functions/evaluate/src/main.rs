@@ -1,0 +1,6 @@
+//! The `evaluate` binary: Lambda, Cloud Run or local HTTP, decided at start-up.
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    catalyst_shared::runtime::main("evaluate", catalyst_evaluate::function).await
+}

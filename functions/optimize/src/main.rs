@@ -1,0 +1,6 @@
+//! The `optimize` binary: Lambda, Cloud Run or local HTTP, decided at start-up.
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    catalyst_shared::runtime::main("optimize", catalyst_optimize::function).await
+}
