@@ -118,8 +118,10 @@ impl Authenticator for Chain {
 pub const NO_CREDENTIAL: &str = "missing_credentials";
 
 pub fn no_credential() -> Error {
-    Error::unauthenticated("missing credentials: send `Authorization: Bearer <Firebase ID token>` or `x-api-key: <key>`")
-        .with_code(NO_CREDENTIAL)
+    Error::unauthenticated(
+        "missing credentials: send `Authorization: Bearer <Firebase ID token>` or `x-api-key: <key>`",
+    )
+    .with_code(NO_CREDENTIAL)
 }
 
 /// Axum middleware: put a verified [`Principal`] in the request's extensions or answer 401.
@@ -151,7 +153,8 @@ mod tests {
 
     #[test]
     fn scopes_bind_api_keys_only() {
-        let key = Principal { kind: PrincipalKind::ApiKey, uid: "u".into(), email: None, scopes: vec!["scrape".into()] };
+        let key =
+            Principal { kind: PrincipalKind::ApiKey, uid: "u".into(), email: None, scopes: vec!["scrape".into()] };
         assert!(key.has_scope("scrape"));
         assert_eq!(key.require_scope("interviews:write").unwrap_err().code(), "missing_scope");
         let user = Principal { kind: PrincipalKind::User, uid: "u".into(), email: None, scopes: vec![] };

@@ -100,7 +100,9 @@ impl Config {
 
         let port = match get("PORT") {
             None => 8080,
-            Some(p) => p.parse::<u16>().map_err(|_| ConfigError::new("PORT", format!("`{p}` is not a port number (0-65535)")))?,
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| ConfigError::new("PORT", format!("`{p}` is not a port number (0-65535)")))?,
         };
 
         let data_dir = PathBuf::from(get("CATALYST_DATA_DIR").unwrap_or_else(|| "./.catalyst".into()));
@@ -110,7 +112,8 @@ impl Config {
             None => data_dir.join("models"),
         };
 
-        let file_url = |sub: &str| Url::from_directory_path(data_dir.join(sub)).expect("absolute path is a valid file URL");
+        let file_url =
+            |sub: &str| Url::from_directory_path(data_dir.join(sub)).expect("absolute path is a valid file URL");
         let blob_url = parse_url("CATALYST_BLOB_URL", get("CATALYST_BLOB_URL"), &["file", "s3", "gs"])?
             .unwrap_or_else(|| file_url("blobs"));
         let store_url = parse_url("CATALYST_STORE_URL", get("CATALYST_STORE_URL"), &["file", "dynamodb", "firestore"])?
@@ -148,11 +151,9 @@ impl Config {
 
         let max_body_bytes = match get("CATALYST_MAX_BODY_BYTES") {
             None => 16 * 1024 * 1024,
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ConfigError::new("CATALYST_MAX_BODY_BYTES", format!("`{v}` is not a positive number of bytes")))?,
+            Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ConfigError::new("CATALYST_MAX_BODY_BYTES", format!("`{v}` is not a positive number of bytes"))
+            })?,
         };
 
         Ok(Config {

@@ -76,10 +76,7 @@ impl ErrorKind {
     /// Whether the same request may succeed later. Queue consumers use this to choose
     /// between a retry and the dead-letter queue.
     pub fn retryable(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::TooManyRequests | ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Internal
-        )
+        matches!(self, ErrorKind::TooManyRequests | ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Internal)
     }
 }
 
@@ -163,9 +160,7 @@ impl Error {
 
     /// The JSON body `{"error": {"code", "message"}}`.
     pub fn body(&self) -> ErrorBody {
-        ErrorBody {
-            error: ErrorDetail { code: self.code.to_string(), message: self.public_message().to_string() },
-        }
+        ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.public_message().to_string() } }
     }
 
     fn log(&self) {
@@ -233,8 +228,10 @@ impl From<axum::extract::rejection::JsonRejection> for Error {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
         use axum::extract::rejection::JsonRejection as J;
         match e {
-            J::MissingJsonContentType(_) => Error::new(ErrorKind::UnsupportedMediaType, "expected Content-Type: application/json")
-                .with_code("unsupported_media_type"),
+            J::MissingJsonContentType(_) => {
+                Error::new(ErrorKind::UnsupportedMediaType, "expected Content-Type: application/json")
+                    .with_code("unsupported_media_type")
+            }
             J::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Error::new(ErrorKind::PayloadTooLarge, "request body too large")
             }

@@ -69,8 +69,10 @@ pub struct QueueMessage {
 impl QueueMessage {
     /// The body as JSON of type `T`, with a clear error when it is not.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| Error::bad_request(format!("queue message {} is not the expected JSON: {e}", self.id)).with_code("invalid_message"))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::bad_request(format!("queue message {} is not the expected JSON: {e}", self.id))
+                .with_code("invalid_message")
+        })
     }
 }
 
@@ -109,13 +111,18 @@ pub fn lambda_shape(v: &serde_json::Value) -> LambdaShape {
             _ => LambdaShape::Unknown,
         };
     }
-    if matches!(s("/type"), Some("REQUEST") | Some("TOKEN")) && (v.get("routeArn").is_some() || v.get("methodArn").is_some()) {
+    if matches!(s("/type"), Some("REQUEST") | Some("TOKEN"))
+        && (v.get("routeArn").is_some() || v.get("methodArn").is_some())
+    {
         return LambdaShape::Authorizer;
     }
     if v.get("detail-type").is_some() && v.get("source").is_some() {
         return LambdaShape::Scheduled;
     }
-    if v.get("httpMethod").is_some() || v.pointer("/requestContext/http/method").is_some() || v.pointer("/requestContext/elb").is_some() {
+    if v.get("httpMethod").is_some()
+        || v.pointer("/requestContext/http/method").is_some()
+        || v.pointer("/requestContext/elb").is_some()
+    {
         return LambdaShape::Http;
     }
     LambdaShape::Unknown
@@ -132,8 +139,14 @@ pub fn from_s3_event(payload: serde_json::Value) -> Result<Vec<ObjectCreated>> {
         if !name.starts_with("ObjectCreated:") {
             continue;
         }
-        let bucket = r.s3.bucket.name.ok_or_else(|| Error::bad_request("S3 record without bucket name").with_code("invalid_event"))?;
-        let raw_key = r.s3.object.key.ok_or_else(|| Error::bad_request("S3 record without object key").with_code("invalid_event"))?;
+        let bucket =
+            r.s3.bucket
+                .name
+                .ok_or_else(|| Error::bad_request("S3 record without bucket name").with_code("invalid_event"))?;
+        let raw_key =
+            r.s3.object
+                .key
+                .ok_or_else(|| Error::bad_request("S3 record without object key").with_code("invalid_event"))?;
         out.push(ObjectCreated {
             origin: Origin::Aws,
             bucket,
@@ -165,13 +178,12 @@ pub fn from_sqs_event(payload: serde_json::Value) -> Result<Vec<QueueMessage>> {
         .records
         .into_iter()
         .map(|m| {
-            let id = m.message_id.ok_or_else(|| Error::bad_request("SQS record without messageId").with_code("invalid_event"))?;
+            let id = m
+                .message_id
+                .ok_or_else(|| Error::bad_request("SQS record without messageId").with_code("invalid_event"))?;
             let queue = m.event_source_arn.as_deref().and_then(|arn| arn.rsplit(':').next()).unwrap_or("").to_string();
-            let attributes = m
-                .message_attributes
-                .into_iter()
-                .filter_map(|(k, a)| a.string_value.map(|v| (k, v)))
-                .collect();
+            let attributes =
+                m.message_attributes.into_iter().filter_map(|(k, a)| a.string_value.map(|v| (k, v))).collect();
             let attempt = m.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok());
             let published = m
                 .attributes
@@ -238,15 +250,18 @@ pub fn from_cloudevent_http(headers: &http::HeaderMap, body: Vec<u8>) -> Result<
     match ty.as_str() {
         GCS_FINALIZED => Ok(CloudEventTrigger::Object(gcs_object(data, time)?)),
         PUBSUB_PUBLISHED => {
-            let envelope: PubSubEnvelope = serde_json::from_value(data)
-                .map_err(|e| Error::bad_request(format!("Pub/Sub CloudEvent without a message: {e}")).with_code("invalid_event"))?;
+            let envelope: PubSubEnvelope = serde_json::from_value(data).map_err(|e| {
+                Error::bad_request(format!("Pub/Sub CloudEvent without a message: {e}")).with_code("invalid_event")
+            })?;
             let mut msg = envelope.into_message()?;
             if msg.queue.is_empty() {
                 msg.queue = source.rsplit('/').next().unwrap_or_default().to_string();
             }
             Ok(CloudEventTrigger::Message(msg))
         }
-        other => Err(Error::bad_request(format!("CloudEvent type `{other}` is not handled")).with_code("unsupported_event")),
+        other => {
+            Err(Error::bad_request(format!("CloudEvent type `{other}` is not handled")).with_code("unsupported_event"))
+        }
     }
 }
 
@@ -271,8 +286,9 @@ struct GcsObjectData {
 }
 
 fn gcs_object(data: serde_json::Value, time: Option<DateTime<Utc>>) -> Result<ObjectCreated> {
-    let d: GcsObjectData = serde_json::from_value(data)
-        .map_err(|e| Error::bad_request(format!("GCS event data is not a storage object: {e}")).with_code("invalid_event"))?;
+    let d: GcsObjectData = serde_json::from_value(data).map_err(|e| {
+        Error::bad_request(format!("GCS event data is not a storage object: {e}")).with_code("invalid_event")
+    })?;
     let num = |v: Option<serde_json::Value>| match v {
         Some(serde_json::Value::String(s)) => Some(s),
         Some(serde_json::Value::Number(n)) => Some(n.to_string()),
@@ -317,12 +333,15 @@ impl PubSubEnvelope {
         let m = self.message;
         let body = match m.data {
             None => Vec::new(),
-            Some(d) => base64::engine::general_purpose::STANDARD
-                .decode(d.as_bytes())
-                .map_err(|e| Error::bad_request(format!("Pub/Sub data is not base64: {e}")).with_code("invalid_event"))?,
+            Some(d) => base64::engine::general_purpose::STANDARD.decode(d.as_bytes()).map_err(|e| {
+                Error::bad_request(format!("Pub/Sub data is not base64: {e}")).with_code("invalid_event")
+            })?,
         };
-        let id = m.message_id.ok_or_else(|| Error::bad_request("Pub/Sub message without messageId").with_code("invalid_event"))?;
-        let queue = self.subscription.as_deref().map(|s| s.rsplit('/').next().unwrap_or(s).to_string()).unwrap_or_default();
+        let id = m
+            .message_id
+            .ok_or_else(|| Error::bad_request("Pub/Sub message without messageId").with_code("invalid_event"))?;
+        let queue =
+            self.subscription.as_deref().map(|s| s.rsplit('/').next().unwrap_or(s).to_string()).unwrap_or_default();
         Ok(QueueMessage {
             origin: Origin::Gcp,
             id,
@@ -358,8 +377,9 @@ pub fn from_cloud_scheduler(headers: &http::HeaderMap, body: &[u8]) -> Result<Sc
     let payload = if body.iter().all(u8::is_ascii_whitespace) {
         serde_json::json!({})
     } else {
-        serde_json::from_slice(body)
-            .map_err(|e| Error::bad_request(format!("Cloud Scheduler body is not JSON: {e}")).with_code("invalid_event"))?
+        serde_json::from_slice(body).map_err(|e| {
+            Error::bad_request(format!("Cloud Scheduler body is not JSON: {e}")).with_code("invalid_event")
+        })?
     };
     Ok(Scheduled { origin: Origin::Gcp, id: format!("{schedule}@{}", time.to_rfc3339()), schedule, time, payload })
 }
@@ -381,7 +401,10 @@ mod tests {
         assert_eq!(lambda_shape(&j(r#"{"Records":[{"eventSource":"aws:s3"}]}"#)), LambdaShape::S3);
         assert_eq!(lambda_shape(&j(r#"{"Records":[{"eventSource":"aws:sqs"}]}"#)), LambdaShape::Sqs);
         assert_eq!(lambda_shape(&j(r#"{"version":"2.0","type":"REQUEST","routeArn":"x"}"#)), LambdaShape::Authorizer);
-        assert_eq!(lambda_shape(&j(r#"{"detail-type":"Scheduled Event","source":"aws.events"}"#)), LambdaShape::Scheduled);
+        assert_eq!(
+            lambda_shape(&j(r#"{"detail-type":"Scheduled Event","source":"aws.events"}"#)),
+            LambdaShape::Scheduled
+        );
         assert_eq!(lambda_shape(&j(r#"{"httpMethod":"GET"}"#)), LambdaShape::Http);
         assert_eq!(lambda_shape(&j(r#"{"requestContext":{"http":{"method":"GET"}}}"#)), LambdaShape::Http);
         assert_eq!(lambda_shape(&j(r#"{"requestContext":{"elb":{}}}"#)), LambdaShape::Http);
@@ -401,7 +424,10 @@ mod tests {
     #[test]
     fn bad_payloads_are_clear_errors() {
         assert_eq!(from_pubsub_push(b"{}").unwrap_err().code(), "invalid_event");
-        assert_eq!(from_pubsub_push(br#"{"message":{"data":"!!","messageId":"1"}}"#).unwrap_err().code(), "invalid_event");
+        assert_eq!(
+            from_pubsub_push(br#"{"message":{"data":"!!","messageId":"1"}}"#).unwrap_err().code(),
+            "invalid_event"
+        );
         assert!(from_s3_event(serde_json::json!({"Records": "no"})).is_err());
         let h = http::HeaderMap::new();
         assert_eq!(from_cloudevent_http(&h, b"{}".to_vec()).unwrap_err().code(), "invalid_event");

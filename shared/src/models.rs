@@ -54,7 +54,8 @@ fn check_files(spec: &ModelSpec, dir: &Path) -> Result<()> {
 /// starts the copy again instead of loading half a model.
 async fn download(config: &Config, spec: &ModelSpec, uri: &str) -> Result<PathBuf> {
     use sha2::Digest;
-    let url = url::Url::parse(uri).map_err(|e| Error::bad_request(format!("{}: `{uri}` is not a URI: {e}", spec.var)))?;
+    let url =
+        url::Url::parse(uri).map_err(|e| Error::bad_request(format!("{}: `{uri}` is not a URI: {e}", spec.var)))?;
     let digest = hex::encode(&sha2::Sha256::digest(uri.as_bytes())[..8]);
     let cache = std::env::temp_dir().join("catalyst-models").join(format!("{}-{digest}", spec.name));
     let marker = cache.join(".complete");
@@ -125,15 +126,19 @@ pub struct ManifestFile {
 
 impl Manifest {
     pub fn parse(text: &str) -> Result<Manifest> {
-        let m: Manifest =
-            toml::from_str(text).map_err(|e| Error::bad_request(format!("models manifest is invalid: {e}")).with_code("invalid_manifest"))?;
+        let m: Manifest = toml::from_str(text).map_err(|e| {
+            Error::bad_request(format!("models manifest is invalid: {e}")).with_code("invalid_manifest")
+        })?;
         for model in &m.models {
             if model.name.is_empty() || model.name.contains(['/', '\\']) || model.name.starts_with('.') {
-                return Err(Error::bad_request(format!("models manifest: bad model name `{}`", model.name)).with_code("invalid_manifest"));
+                return Err(Error::bad_request(format!("models manifest: bad model name `{}`", model.name))
+                    .with_code("invalid_manifest"));
             }
             for f in &model.files {
-                crate::blob::validate_key(&f.to)
-                    .map_err(|_| Error::bad_request(format!("models manifest: bad target path `{}` in `{}`", f.to, model.name)).with_code("invalid_manifest"))?;
+                crate::blob::validate_key(&f.to).map_err(|_| {
+                    Error::bad_request(format!("models manifest: bad target path `{}` in `{}`", f.to, model.name))
+                        .with_code("invalid_manifest")
+                })?;
             }
         }
         Ok(m)

@@ -21,7 +21,9 @@ pub fn open(path: &Path) -> Result<rusqlite::Connection, Error> {
 
 pub fn error(e: rusqlite::Error) -> Error {
     match &e {
-        rusqlite::Error::SqliteFailure(f, _) if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+        {
             Error::unavailable("embedded database is busy").with_source(e)
         }
         _ => Error::internal("embedded database error").with_source(e),

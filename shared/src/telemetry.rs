@@ -29,9 +29,9 @@ pub fn init(config: &Config, service: &'static str) {
             .with(SpanFieldsLayer)
             .with(tracing_subscriber::fmt::layer().event_format(CloudJson { service }).with_writer(std::io::stdout))
             .try_init(),
-        LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().with_target(false).with_writer(std::io::stderr))
-            .try_init(),
+        LogFormat::Pretty => {
+            registry.with(tracing_subscriber::fmt::layer().with_target(false).with_writer(std::io::stderr)).try_init()
+        }
     };
     // Already initialised (tests, or the local stack mounting several functions).
     let _ = result;
@@ -107,7 +107,10 @@ where
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let meta = event.metadata();
         let mut out = Map::new();
-        out.insert("timestamp".into(), Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
+        out.insert(
+            "timestamp".into(),
+            Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        );
         out.insert("level".into(), Value::String(meta.level().to_string()));
         out.insert("severity".into(), Value::String(severity(meta.level()).into()));
         out.insert("service".into(), Value::String(self.service.into()));
@@ -130,7 +133,10 @@ where
         if let Some(trace) = out.get("trace_id").and_then(|t| t.as_str()).map(str::to_string) {
             // Cloud Logging links log lines to traces through this field.
             if let Ok(project) = std::env::var("GOOGLE_CLOUD_PROJECT") {
-                out.insert("logging.googleapis.com/trace".into(), Value::String(format!("projects/{project}/traces/{trace}")));
+                out.insert(
+                    "logging.googleapis.com/trace".into(),
+                    Value::String(format!("projects/{project}/traces/{trace}")),
+                );
             }
         }
         writeln!(writer, "{}", Value::Object(out))
@@ -176,9 +182,11 @@ mod tests {
         }
         let buf = Buf::default();
         let b2 = buf.clone();
-        let subscriber = tracing_subscriber::registry()
-            .with(SpanFieldsLayer)
-            .with(tracing_subscriber::fmt::layer().event_format(CloudJson { service: "test" }).with_writer(move || b2.clone()));
+        let subscriber = tracing_subscriber::registry().with(SpanFieldsLayer).with(
+            tracing_subscriber::fmt::layer()
+                .event_format(CloudJson { service: "test" })
+                .with_writer(move || b2.clone()),
+        );
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("request", request_id = "r-1", uid = tracing::field::Empty);
             let _g = span.enter();

@@ -48,7 +48,11 @@ pub struct ListParams {
 
 fn valid_id(id: &str) -> Result<()> {
     let ok = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok { Ok(()) } else { Err(Error::bad_request("interview ids are 1-64 letters, digits, `-` or `_`").with_code("invalid_id")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad_request("interview ids are 1-64 letters, digits, `-` or `_`").with_code("invalid_id"))
+    }
 }
 
 fn key(uid: &str, id: &str) -> String {
@@ -59,7 +63,11 @@ fn key(uid: &str, id: &str) -> String {
 #[utoipa::path(get, path = "/v1/interviews/{id}", tag = "agent",
     params(("id" = String, Path, description = "Interview id")),
     responses((status = 200, body = InterviewRecord), (status = 404, body = catalyst_shared::error::ErrorBody)))]
-async fn get_interview(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Json<InterviewRecord>> {
+async fn get_interview(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<InterviewRecord>> {
     valid_id(&id)?;
     let doc = state
         .store
@@ -72,7 +80,11 @@ async fn get_interview(State(state): State<AppState>, principal: Principal, Path
 /// The caller's interviews, oldest id first.
 #[utoipa::path(get, path = "/v1/interviews", tag = "agent", params(ListParams),
     responses((status = 200, body = InterviewList)))]
-async fn list_interviews(State(state): State<AppState>, principal: Principal, Query(params): Query<ListParams>) -> Result<Json<InterviewList>> {
+async fn list_interviews(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(params): Query<ListParams>,
+) -> Result<Json<InterviewList>> {
     let limit = params.limit.unwrap_or(20).clamp(1, 100);
     let prefix = format!("{}/", principal.uid);
     let after = match params.after {
@@ -110,7 +122,12 @@ mod tests {
 
     async fn call(app: axum::Router, uid: &str, uri: &str) -> (u16, serde_json::Value) {
         let mut req = axum::http::Request::get(uri).body(Body::empty()).unwrap();
-        req.extensions_mut().insert(Principal { kind: catalyst_shared::auth::PrincipalKind::User, uid: uid.into(), email: None, scopes: vec![] });
+        req.extensions_mut().insert(Principal {
+            kind: catalyst_shared::auth::PrincipalKind::User,
+            uid: uid.into(),
+            email: None,
+            scopes: vec![],
+        });
         let resp = app.oneshot(req).await.unwrap();
         let status = resp.status().as_u16();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
@@ -121,9 +138,18 @@ mod tests {
     async fn callers_see_only_their_own_interviews() {
         let dir = tempfile::tempdir().unwrap();
         let store: SharedDocumentStore = Arc::new(SqliteDocumentStore::open(dir.path().join("s.db")).unwrap());
-        store.put(INTERVIEWS, "alice/i1", serde_json::json!({"mode": "behavioral"}), Precondition::Absent, None).await.unwrap();
-        store.put(INTERVIEWS, "alice/i2", serde_json::json!({"mode": "technical"}), Precondition::Absent, None).await.unwrap();
-        store.put(INTERVIEWS, "bob/i3", serde_json::json!({"mode": "mixed"}), Precondition::Absent, None).await.unwrap();
+        store
+            .put(INTERVIEWS, "alice/i1", serde_json::json!({"mode": "behavioral"}), Precondition::Absent, None)
+            .await
+            .unwrap();
+        store
+            .put(INTERVIEWS, "alice/i2", serde_json::json!({"mode": "technical"}), Precondition::Absent, None)
+            .await
+            .unwrap();
+        store
+            .put(INTERVIEWS, "bob/i3", serde_json::json!({"mode": "mixed"}), Precondition::Absent, None)
+            .await
+            .unwrap();
         let (app, _) = routes(AppState { store }).split_for_parts();
 
         let (status, body) = call(app.clone(), "alice", "/v1/interviews/i1").await;

@@ -75,7 +75,8 @@ impl Triggers for OptimizeTriggers {
         let mut after = Some(since.format("%Y-%m-%dT%H:%M:%S").to_string());
         loop {
             let page = self.store.query_prefix(TURNS, "", after.as_deref(), 1000).await?;
-            turns += page.documents.iter().filter(|d| d.key.as_str() <= event.time.to_rfc3339().as_str()).count() as u64;
+            turns +=
+                page.documents.iter().filter(|d| d.key.as_str() <= event.time.to_rfc3339().as_str()).count() as u64;
             match page.next {
                 Some(n) => after = Some(n),
                 None => break,
@@ -126,9 +127,33 @@ mod tests {
         let store: SharedDocumentStore = Arc::new(SqliteDocumentStore::open(dir.path().join("s.db")).unwrap());
         let t = OptimizeTriggers { store: store.clone() };
         let now = chrono::Utc::now();
-        store.put(TURNS, &format!("{}#i1#1", (now - chrono::Duration::hours(2)).to_rfc3339()), serde_json::json!({}), Precondition::None, None).await.unwrap();
-        store.put(TURNS, &format!("{}#i0#1", (now - chrono::Duration::hours(48)).to_rfc3339()), serde_json::json!({}), Precondition::None, None).await.unwrap();
-        let ev = Scheduled { origin: Origin::Local, id: "x".into(), schedule: "nightly".into(), time: now, payload: serde_json::json!({}) };
+        store
+            .put(
+                TURNS,
+                &format!("{}#i1#1", (now - chrono::Duration::hours(2)).to_rfc3339()),
+                serde_json::json!({}),
+                Precondition::None,
+                None,
+            )
+            .await
+            .unwrap();
+        store
+            .put(
+                TURNS,
+                &format!("{}#i0#1", (now - chrono::Duration::hours(48)).to_rfc3339()),
+                serde_json::json!({}),
+                Precondition::None,
+                None,
+            )
+            .await
+            .unwrap();
+        let ev = Scheduled {
+            origin: Origin::Local,
+            id: "x".into(),
+            schedule: "nightly".into(),
+            time: now,
+            payload: serde_json::json!({}),
+        };
         t.scheduled(ev.clone()).await.unwrap();
         t.scheduled(ev).await.unwrap();
         let page = store.query_prefix(RUNS, "", None, 10).await.unwrap();

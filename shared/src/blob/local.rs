@@ -100,7 +100,9 @@ impl LocalBlobStore {
         let fs_meta = match std::fs::metadata(&path) {
             Ok(m) if m.is_file() => m,
             Ok(_) => return Err(Error::not_found(format!("no object `{key}`"))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::not_found(format!("no object `{key}`"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::not_found(format!("no object `{key}`")));
+            }
             Err(e) => return Err(io_err(e)),
         };
         let stored: Option<Sidecar> =

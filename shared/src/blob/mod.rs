@@ -83,7 +83,9 @@ pub const MAX_KEY_LEN: usize = 1024;
 /// Check a key is a clean relative path: no empty, `.` or `..` segments, no leading
 /// slash, no backslashes or control characters, not in the adapters' reserved space.
 pub fn validate_key(key: &str) -> Result<()> {
-    let bad = |why: &str| Err(Error::bad_request(format!("invalid object key `{}`: {why}", key.escape_debug())).with_code("invalid_key"));
+    let bad = |why: &str| {
+        Err(Error::bad_request(format!("invalid object key `{}`: {why}", key.escape_debug())).with_code("invalid_key"))
+    };
     if key.is_empty() {
         return bad("empty");
     }
@@ -138,7 +140,19 @@ mod tests {
         for ok in ["a", "uploads/resumes/u_1/cv.pdf", "a/b c/ü.txt", "x..y/z"] {
             validate_key(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
-        for bad in ["", "/etc/passwd", "../x", "a/../b", "a/./b", "a//b", "a/", "a\\b", "a\0b", ".catalyst-tmp/x", &"k".repeat(1025)] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a/./b",
+            "a//b",
+            "a/",
+            "a\\b",
+            "a\0b",
+            ".catalyst-tmp/x",
+            &"k".repeat(1025),
+        ] {
             assert_eq!(validate_key(bad).unwrap_err().code(), "invalid_key", "{bad:?}");
         }
     }
@@ -151,7 +165,10 @@ pub mod conformance {
 
     pub async fn run(store: &dyn BlobStore) {
         // Round trip with metadata.
-        let meta = store.put("docs/a.txt", Bytes::from_static(b"hello"), PutOptions::content_type("text/plain")).await.unwrap();
+        let meta = store
+            .put("docs/a.txt", Bytes::from_static(b"hello"), PutOptions::content_type("text/plain"))
+            .await
+            .unwrap();
         assert_eq!(meta.size, 5);
         let got = store.get("docs/a.txt").await.unwrap();
         assert_eq!(&got.data[..], b"hello");
@@ -173,7 +190,10 @@ pub mod conformance {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), crate::error::ErrorKind::Conflict);
-        store.put("docs/new.txt", Bytes::from_static(b"x"), PutOptions { if_absent: true, ..Default::default() }).await.unwrap();
+        store
+            .put("docs/new.txt", Bytes::from_static(b"x"), PutOptions { if_absent: true, ..Default::default() })
+            .await
+            .unwrap();
 
         // Missing objects are typed errors.
         assert_eq!(store.get("docs/missing").await.unwrap_err().kind(), crate::error::ErrorKind::NotFound);
@@ -210,7 +230,10 @@ pub mod conformance {
         assert_eq!(store.get("docs/a.txt").await.unwrap_err().kind(), crate::error::ErrorKind::NotFound);
 
         // Invalid keys are refused before touching storage.
-        assert_eq!(store.put("../escape", Bytes::new(), PutOptions::default()).await.unwrap_err().code(), "invalid_key");
+        assert_eq!(
+            store.put("../escape", Bytes::new(), PutOptions::default()).await.unwrap_err().code(),
+            "invalid_key"
+        );
         assert_eq!(store.get("/abs").await.unwrap_err().code(), "invalid_key");
 
         // Large objects round-trip intact.

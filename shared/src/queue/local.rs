@@ -74,7 +74,10 @@ impl SqliteQueue {
         self.policy
     }
 
-    async fn with_conn<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static) -> Result<T> {
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
@@ -98,8 +101,10 @@ impl SqliteQueue {
     /// Every queue with messages, and its depth.
     pub async fn queues(&self) -> Result<Vec<(String, u64)>> {
         self.with_conn(|c| {
-            let mut stmt = c.prepare("SELECT queue, COUNT(*) FROM messages GROUP BY queue ORDER BY queue").map_err(db_err)?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))).map_err(db_err)?;
+            let mut stmt =
+                c.prepare("SELECT queue, COUNT(*) FROM messages GROUP BY queue ORDER BY queue").map_err(db_err)?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))).map_err(db_err)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
         })
         .await
@@ -107,9 +112,7 @@ impl SqliteQueue {
 }
 
 fn parse_receipt(receipt: &str) -> Result<(&str, &str)> {
-    receipt
-        .split_once('.')
-        .ok_or_else(|| Error::bad_request("malformed receipt").with_code("invalid_receipt"))
+    receipt.split_once('.').ok_or_else(|| Error::bad_request("malformed receipt").with_code("invalid_receipt"))
 }
 
 #[async_trait]
@@ -170,10 +173,12 @@ impl Queue for SqliteQueue {
                          WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, id LIMIT ?3",
                     )
                     .map_err(db_err)?;
-                stmt.query_map(params![queue, now, max as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-                    .map_err(db_err)?
-                    .collect::<rusqlite::Result<_>>()
-                    .map_err(db_err)?
+                stmt.query_map(params![queue, now, max as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .map_err(db_err)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db_err)?
             };
             let mut out = Vec::with_capacity(rows.len());
             for (id, body, attributes, attempts, created) in rows {
@@ -212,8 +217,10 @@ impl Queue for SqliteQueue {
                 .execute("DELETE FROM messages WHERE id = ?1 AND queue = ?2 AND lease = ?3", params![id, queue, lease])
                 .map_err(db_err)?;
             if n == 0 {
-                return Err(Error::conflict(format!("receipt for message {id} is no longer valid (lease expired or already acknowledged)"))
-                    .with_code("stale_receipt"));
+                return Err(Error::conflict(format!(
+                    "receipt for message {id} is no longer valid (lease expired or already acknowledged)"
+                ))
+                .with_code("stale_receipt"));
             }
             Ok(())
         })
@@ -271,7 +278,8 @@ mod tests {
     #[tokio::test]
     async fn conformance() {
         let dir = tempfile::tempdir().unwrap();
-        let q = SqliteQueue::open(dir.path().join("q.db"), QueuePolicy { max_attempts: 3, ..Default::default() }).unwrap();
+        let q =
+            SqliteQueue::open(dir.path().join("q.db"), QueuePolicy { max_attempts: 3, ..Default::default() }).unwrap();
         super::super::conformance::run(&q, 3).await;
     }
 

@@ -26,7 +26,8 @@ pub struct Outgoing {
 
 impl Outgoing {
     pub fn json<T: Serialize>(value: &T) -> Result<Self> {
-        let body = serde_json::to_vec(value).map_err(|e| Error::internal("message does not serialize").with_source(e))?;
+        let body =
+            serde_json::to_vec(value).map_err(|e| Error::internal("message does not serialize").with_source(e))?;
         Ok(Outgoing { body, ..Default::default() })
     }
     pub fn with_dedupe_id(mut self, id: impl Into<String>) -> Self {
@@ -94,7 +95,11 @@ pub(crate) fn validate_queue(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 80
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
-    if ok { Ok(()) } else { Err(Error::bad_request(format!("invalid queue name `{}`", name.escape_debug())).with_code("invalid_queue")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad_request(format!("invalid queue name `{}`", name.escape_debug())).with_code("invalid_queue"))
+    }
 }
 
 /// Open the adapter a URL names (`file://` here; cloud schemes once their adapters exist).
@@ -107,8 +112,10 @@ pub fn open(url: &url::Url) -> Result<SharedQueue> {
                 .map_err(|_| Error::bad_request(format!("CATALYST_QUEUE_URL `{url}` is not a local path")))?;
             Ok(Arc::new(local::SqliteQueue::open(path, local::QueuePolicy::default())?))
         }
-        other => Err(Error::unavailable(format!("CATALYST_QUEUE_URL: the `{other}` queue adapter is not built into this binary"))
-            .with_code("adapter_unavailable")),
+        other => Err(Error::unavailable(format!(
+            "CATALYST_QUEUE_URL: the `{other}` queue adapter is not built into this binary"
+        ))
+        .with_code("adapter_unavailable")),
     }
 }
 
@@ -121,7 +128,13 @@ pub mod conformance {
     pub async fn run(q: &dyn Queue, max_attempts: u32) {
         let vis = Duration::from_secs(30);
         // Send / receive / ack.
-        let id = q.send("jobs", Outgoing::json(&serde_json::json!({"n": 1})).unwrap().with_attribute("traceparent", "00-abc-def-01")).await.unwrap();
+        let id = q
+            .send(
+                "jobs",
+                Outgoing::json(&serde_json::json!({"n": 1})).unwrap().with_attribute("traceparent", "00-abc-def-01"),
+            )
+            .await
+            .unwrap();
         let got = q.receive("jobs", 10, vis).await.unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].message.id, id);

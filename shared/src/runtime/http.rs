@@ -50,7 +50,8 @@ pub fn with_common_layers(router: Router, max_body_bytes: usize) -> Router {
     router
         .fallback(|| async { Error::not_found("no such route").with_code("no_route") })
         .method_not_allowed_fallback(|| async {
-            let mut r = Error::bad_request("method not allowed on this route").with_code("method_not_allowed").into_response();
+            let mut r =
+                Error::bad_request("method not allowed on this route").with_code("method_not_allowed").into_response();
             *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
             r
         })
@@ -93,13 +94,21 @@ async fn healthz() -> Json<serde_json::Value> {
 /// Merge function documents into one OpenAPI document with both credential schemes.
 pub fn document(title: &str, parts: &[OpenApi]) -> OpenApi {
     let mut doc = utoipa::openapi::OpenApiBuilder::new()
-        .info(utoipa::openapi::InfoBuilder::new().title(format!("Catalyst {title}")).version(env!("CARGO_PKG_VERSION")).build())
+        .info(
+            utoipa::openapi::InfoBuilder::new()
+                .title(format!("Catalyst {title}"))
+                .version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        )
         .build();
     for p in parts {
         doc.merge(p.clone());
     }
     let components = doc.components.get_or_insert_with(Default::default);
-    components.add_security_scheme("firebase", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()));
+    components.add_security_scheme(
+        "firebase",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+    );
     components.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))));
     components.schemas.insert("ErrorBody".into(), <crate::error::ErrorBody as utoipa::PartialSchema>::schema());
     doc.security = Some(vec![

@@ -38,7 +38,8 @@ pub struct Handler {
 impl Handler {
     pub async fn handle(&self, ev: LambdaEvent<Value>) -> Result<Value, LambdaError> {
         let LambdaEvent { payload, context } = ev;
-        let span = tracing::info_span!("invocation", request_id = %context.request_id, trace_id = tracing::field::Empty);
+        let span =
+            tracing::info_span!("invocation", request_id = %context.request_id, trace_id = tracing::field::Empty);
         let _enter = span.enter();
         match event::lambda_shape(&payload) {
             LambdaShape::Http => self.http(payload, context).await,
@@ -66,7 +67,9 @@ impl Handler {
                 self.triggers.scheduled(scheduled).await.map_err(fail)?;
                 Ok(Value::Null)
             }
-            LambdaShape::Unknown => Err(fail(Error::bad_request("unrecognised Lambda payload").with_code("invalid_event"))),
+            LambdaShape::Unknown => {
+                Err(fail(Error::bad_request("unrecognised Lambda payload").with_code("invalid_event")))
+            }
         }
     }
 
@@ -78,7 +81,9 @@ impl Handler {
                 Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => {
                     ctx.authorizer.as_ref().and_then(|a| Principal::from_authorizer_context(&a.fields))
                 }
-                Some(lambda_http::request::RequestContext::ApiGatewayV1(ctx)) => Principal::from_authorizer_context(&ctx.authorizer.fields),
+                Some(lambda_http::request::RequestContext::ApiGatewayV1(ctx)) => {
+                    Principal::from_authorizer_context(&ctx.authorizer.fields)
+                }
                 _ => None,
             };
             if let Some(p) = principal {

@@ -42,7 +42,8 @@ pub trait Triggers: Send + Sync + 'static {
 }
 
 fn not_handled(what: &str, name: &str) -> Error {
-    Error::bad_request(format!("this function does not handle {what} (got one for `{name}`)")).with_code("unsupported_trigger")
+    Error::bad_request(format!("this function does not handle {what} (got one for `{name}`)"))
+        .with_code("unsupported_trigger")
 }
 
 /// A function with no non-HTTP triggers.

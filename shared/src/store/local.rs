@@ -34,7 +34,10 @@ impl SqliteDocumentStore {
         Ok(SqliteDocumentStore { path, conn: Arc::new(Mutex::new(conn)) })
     }
 
-    async fn with_conn<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static) -> Result<T> {
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
@@ -252,7 +255,10 @@ mod tests {
         let a = SqliteDocumentStore::open(&path).unwrap();
         let b = SqliteDocumentStore::open(&path).unwrap();
         a.put("c", "k", serde_json::json!({"x": 1}), Precondition::Absent, None).await.unwrap();
-        assert_eq!(b.put("c", "k", serde_json::json!({"x": 2}), Precondition::Absent, None).await.unwrap_err().code(), "precondition_failed");
+        assert_eq!(
+            b.put("c", "k", serde_json::json!({"x": 2}), Precondition::Absent, None).await.unwrap_err().code(),
+            "precondition_failed"
+        );
         drop((a, b));
         let c = SqliteDocumentStore::open(&path).unwrap();
         assert_eq!(c.get("c", "k").await.unwrap().unwrap().value["x"], 1);

@@ -25,7 +25,8 @@ pub struct Document {
 impl Document {
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_value(self.value.clone()).map_err(|e| {
-            Error::internal(format!("stored document {}/{} does not match its type", self.collection, self.key)).with_source(e)
+            Error::internal(format!("stored document {}/{} does not match its type", self.collection, self.key))
+                .with_source(e)
         })
     }
 }
@@ -86,8 +87,15 @@ pub trait DocumentStoreExt: DocumentStore {
         }
     }
 
-    async fn put_as<T: Serialize + Sync>(&self, collection: &str, key: &str, value: &T, condition: Precondition) -> Result<u64> {
-        let value = serde_json::to_value(value).map_err(|e| Error::internal("document does not serialize").with_source(e))?;
+    async fn put_as<T: Serialize + Sync>(
+        &self,
+        collection: &str,
+        key: &str,
+        value: &T,
+        condition: Precondition,
+    ) -> Result<u64> {
+        let value =
+            serde_json::to_value(value).map_err(|e| Error::internal("document does not serialize").with_source(e))?;
         self.put(collection, key, value, condition, None).await
     }
 }
@@ -96,7 +104,9 @@ impl<S: DocumentStore + ?Sized> DocumentStoreExt for S {}
 
 pub(crate) fn validate_name(what: &str, name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 1024 || name.chars().any(char::is_control) {
-        return Err(Error::bad_request(format!("invalid document {what} `{}`", name.escape_debug())).with_code("invalid_key"));
+        return Err(
+            Error::bad_request(format!("invalid document {what} `{}`", name.escape_debug())).with_code("invalid_key")
+        );
     }
     Ok(())
 }
@@ -111,8 +121,10 @@ pub fn open(url: &url::Url) -> Result<SharedDocumentStore> {
                 .map_err(|_| Error::bad_request(format!("CATALYST_STORE_URL `{url}` is not a local path")))?;
             Ok(Arc::new(local::SqliteDocumentStore::open(path)?))
         }
-        other => Err(Error::unavailable(format!("CATALYST_STORE_URL: the `{other}` store adapter is not built into this binary"))
-            .with_code("adapter_unavailable")),
+        other => Err(Error::unavailable(format!(
+            "CATALYST_STORE_URL: the `{other}` store adapter is not built into this binary"
+        ))
+        .with_code("adapter_unavailable")),
     }
 }
 
@@ -193,7 +205,10 @@ pub mod conformance {
                     loop {
                         let doc = store.get("counters", "c").await.unwrap().unwrap();
                         let n = doc.value["n"].as_u64().unwrap();
-                        match store.put("counters", "c", json!({"n": n + 1}), Precondition::Version(doc.version), None).await {
+                        match store
+                            .put("counters", "c", json!({"n": n + 1}), Precondition::Version(doc.version), None)
+                            .await
+                        {
                             Ok(_) => break,
                             Err(e) if e.kind() == ErrorKind::Conflict => continue,
                             Err(e) => panic!("{e}"),
