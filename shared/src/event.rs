@@ -320,11 +320,17 @@ pub struct PubSubMessage {
     pub data: Option<String>,
     #[serde(default)]
     pub attributes: Option<BTreeMap<String, String>>,
-    #[serde(rename = "messageId", alias = "message_id", default)]
+    // Pub/Sub sends both spellings of these fields in the same message, so they cannot be
+    // serde aliases (that is a duplicate-field error); read both and prefer camelCase.
+    #[serde(rename = "messageId", default)]
     pub message_id: Option<String>,
-    #[serde(rename = "publishTime", alias = "publish_time", default)]
+    #[serde(rename = "message_id", default)]
+    pub message_id_snake: Option<String>,
+    #[serde(rename = "publishTime", default)]
     pub publish_time: Option<DateTime<Utc>>,
-    #[serde(rename = "deliveryAttempt", alias = "delivery_attempt", default)]
+    #[serde(rename = "publish_time", default)]
+    pub publish_time_snake: Option<DateTime<Utc>>,
+    #[serde(rename = "deliveryAttempt", default)]
     pub delivery_attempt: Option<u32>,
 }
 
@@ -349,7 +355,7 @@ impl PubSubEnvelope {
             body,
             attributes: m.attributes.unwrap_or_default(),
             attempt: m.delivery_attempt,
-            published: m.publish_time,
+            published: m.publish_time.or(m.publish_time_snake),
         })
     }
 }
@@ -431,5 +437,95 @@ mod tests {
         assert!(from_s3_event(serde_json::json!({"Records": "no"})).is_err());
         let h = http::HeaderMap::new();
         assert_eq!(from_cloudevent_http(&h, b"{}".to_vec()).unwrap_err().code(), "invalid_event");
+    }
+
+    /// Every sample payload in `events/` parses into what its trigger should produce.
+    mod samples {
+        use super::super::*;
+
+        fn load(path: &str) -> serde_json::Value {
+            let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(path);
+            serde_json::from_str(&std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))).unwrap()
+        }
+
+        /// `{"headers", "body"}` wrapper of HTTP-delivered payloads.
+        fn wrapped(path: &str) -> (http::HeaderMap, Vec<u8>) {
+            let v = load(path);
+            let mut headers = http::HeaderMap::new();
+            for (k, val) in v["headers"].as_object().unwrap() {
+                headers.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), val.as_str().unwrap().parse().unwrap());
+            }
+            (headers, serde_json::to_vec(&v["body"]).unwrap())
+        }
+
+        #[test]
+        fn aws_storage_queue_and_schedule() {
+            for (file, key) in [("aws/s3-put-resume.json", "uploads/resumes/u_123/resume.txt"), ("aws/s3-put-audio.json", "uploads/audio/u_123/answer-1.webm")] {
+                let v = load(file);
+                assert_eq!(lambda_shape(&v), LambdaShape::S3);
+                let objs = from_s3_event(v).unwrap();
+                assert_eq!(objs.len(), 1);
+                assert_eq!(objs[0].bucket, "catalyst-uploads");
+                assert_eq!(objs[0].key, key);
+                assert!(objs[0].etag.is_some() && objs[0].size.is_some());
+            }
+            let v = load("aws/sqs-batch.json");
+            assert_eq!(lambda_shape(&v), LambdaShape::Sqs);
+            let msgs = from_sqs_event(v).unwrap();
+            assert_eq!(msgs.len(), 2);
+            assert_eq!(msgs[0].queue, "catalyst-scrape");
+            assert!(msgs[0].attributes.contains_key("traceparent"));
+            assert_eq!(msgs[0].attempt, Some(1));
+            assert!(msgs[0].json::<serde_json::Value>().unwrap()["url"].is_string());
+            let v = load("aws/eventbridge-scheduled.json");
+            assert_eq!(lambda_shape(&v), LambdaShape::Scheduled);
+            assert_eq!(from_eventbridge(v).unwrap().schedule, "catalyst-optimize-nightly");
+        }
+
+        #[test]
+        fn aws_http_and_authorizer_shapes() {
+            for file in ["aws/apigw-v2-request.json", "aws/apigw-v1-request.json", "aws/alb-request.json", "aws/function-url-request.json"] {
+                let v = load(file);
+                assert_eq!(lambda_shape(&v), LambdaShape::Http, "{file}");
+                let req: lambda_http::request::LambdaRequest = serde_json::from_value(v).unwrap_or_else(|e| panic!("{file}: {e}"));
+                let req: http::Request<lambda_http::Body> = req.into();
+                assert_eq!(req.method(), http::Method::POST, "{file}");
+                assert!(req.uri().path().ends_with("/v1/evaluate"), "{file}: {}", req.uri());
+            }
+            assert_eq!(lambda_shape(&load("aws/apigw-v2-authorizer.json")), LambdaShape::Authorizer);
+        }
+
+        #[test]
+        fn gcp_cloudevents_push_and_scheduler() {
+            let v = load("gcp/gcs-finalized-structured.json");
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::CONTENT_TYPE, "application/cloudevents+json".parse().unwrap());
+            let CloudEventTrigger::Object(structured) = from_cloudevent_http(&h, serde_json::to_vec(&v).unwrap()).unwrap() else { panic!("not an object event") };
+            assert_eq!(structured.key, "uploads/resumes/u_123/resume.txt");
+            assert_eq!(structured.size, Some(512));
+            let (h, body) = wrapped("gcp/gcs-finalized-binary.json");
+            let CloudEventTrigger::Object(binary) = from_cloudevent_http(&h, body).unwrap() else { panic!("not an object event") };
+            assert_eq!(binary, structured);
+            assert_eq!(binary.version_key(), structured.version_key());
+
+            let push = from_pubsub_push(&serde_json::to_vec(&load("gcp/pubsub-push.json")).unwrap()).unwrap();
+            assert_eq!(push.json::<serde_json::Value>().unwrap()["url"], "https://jobs.example.com/postings/42");
+            assert_eq!(push.queue, "catalyst-scrape-push");
+            assert!(push.attributes.contains_key("traceparent"));
+            let v = load("gcp/pubsub-cloudevent-structured.json");
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::CONTENT_TYPE, "application/cloudevents+json".parse().unwrap());
+            let CloudEventTrigger::Message(m1) = from_cloudevent_http(&h, serde_json::to_vec(&v).unwrap()).unwrap() else { panic!("not a message") };
+            let (h, body) = wrapped("gcp/pubsub-cloudevent-binary.json");
+            let CloudEventTrigger::Message(m2) = from_cloudevent_http(&h, body).unwrap() else { panic!("not a message") };
+            assert_eq!(m1.body, push.body);
+            assert_eq!(m1, m2);
+
+            let (h, body) = wrapped("gcp/cloud-scheduler.json");
+            assert!(is_cloud_scheduler(&h));
+            let s = from_cloud_scheduler(&h, &body).unwrap();
+            assert_eq!(s.schedule, "catalyst-optimize-nightly");
+            assert_eq!(s.payload["window_hours"], 24);
+        }
     }
 }

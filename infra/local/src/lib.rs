@@ -1,0 +1,8 @@
+//! The embedded local stack and the `catalyst` developer commands.
+
+pub mod fetch;
+pub mod invoke;
+pub mod ledger;
+pub mod manifest;
+pub mod registry;
+pub mod stack;
