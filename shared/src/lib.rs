@@ -16,6 +16,9 @@ pub mod runtime;
 mod sqlite;
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "otel")]
+#[path = "telemetry_otel.rs"]
+pub mod otel;
 
 pub use error::{Error, ErrorKind, JsonBody, Result};
 pub use runtime::{Deps, Function, Triggers};

@@ -23,7 +23,22 @@ use crate::config::{Config, LogFormat};
 /// so tests and the local stack can share it.
 pub fn init(config: &Config, service: &'static str) {
     let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let registry = tracing_subscriber::registry().with(filter);
+    #[cfg(feature = "otel")]
+    let otel = config.otlp_endpoint.as_deref().and_then(|endpoint| match crate::otel::layer(endpoint, service) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            eprintln!("{service}: {e}; traces will not be exported");
+            None
+        }
+    });
+    #[cfg(not(feature = "otel"))]
+    let otel: Option<tracing_subscriber::layer::Identity> = {
+        if config.otlp_endpoint.is_some() {
+            eprintln!("{service}: OTEL_EXPORTER_OTLP_ENDPOINT is set but this binary was built without the `otel` feature");
+        }
+        None
+    };
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
     let result = match config.log_format {
         LogFormat::Json => registry
             .with(SpanFieldsLayer)

@@ -34,6 +34,14 @@ impl Outgoing {
         self.dedupe_id = Some(id.into());
         self
     }
+    /// Carry the current trace (W3C `traceparent`) so the consumer's work joins it.
+    pub fn traced(self) -> Self {
+        #[cfg(feature = "otel")]
+        if let Some(tp) = crate::otel::current_traceparent() {
+            return self.with_attribute("traceparent", tp);
+        }
+        self
+    }
     pub fn with_attribute(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
         self.attributes.insert(k.into(), v.into());
         self

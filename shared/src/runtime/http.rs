@@ -73,14 +73,17 @@ fn make_span<B>(req: &Request<B>) -> tracing::Span {
         .and_then(|v| v.to_str().ok())
         .and_then(crate::telemetry::trace_id_of)
         .unwrap_or("");
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
         method = %req.method(),
         path = %req.uri().path(),
         request_id,
         trace_id,
         uid = tracing::field::Empty,
-    )
+    );
+    #[cfg(feature = "otel")]
+    crate::otel::set_parent_from_headers(&span, req.headers());
+    span
 }
 
 fn on_response<B>(resp: &http::Response<B>, latency: Duration, _span: &tracing::Span) {

@@ -24,7 +24,13 @@ pub async fn serve(function: Function, deps: Deps) -> Result<()> {
     tracing::info!(function = function.name, "serving the Lambda Runtime API");
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
         let handler = handler.clone();
-        async move { handler.handle(ev).await }
+        async move {
+            let result = handler.handle(ev).await;
+            // The sandbox may freeze right after the response: export spans now.
+            #[cfg(feature = "otel")]
+            crate::otel::flush();
+            result
+        }
     }))
     .await
     .map_err(|e| Error::internal(format!("Lambda runtime failed: {e}")))

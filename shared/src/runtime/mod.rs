@@ -160,7 +160,10 @@ pub async fn main(name: &'static str, build: impl FnOnce(&Deps) -> Result<Functi
         }
     };
     tracing::debug!(elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "function built");
-    match serve(function, deps).await {
+    let served = serve(function, deps).await;
+    #[cfg(feature = "otel")]
+    crate::otel::flush();
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{name}: {}", e.message());

@@ -1,0 +1,145 @@
+"""Cold start of every function binary beside a FastAPI + uvicorn equivalent, in one run.
+
+For each server: process start -> first /healthz 200, and -> first answer of a real
+route, median over N fresh processes; peak resident memory (VmHWM) after the real
+answer; binary size. Requests go over raw loopback sockets so the client adds little.
+"""
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RUNS = int(os.environ.get("RUNS", "15"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(port, method, path, body=b"", content_type="application/json", timeout=2.0):
+    """One HTTP/1.1 request; returns the status code, or None if nothing listens yet."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            if body:
+                head += f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            s.sendall(head.encode() + b"\r\n" + body)
+            data = b""
+            while b"\r\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            return int(data.split(b" ", 2)[1]) if data else None
+    except OSError:
+        return None
+
+
+def peak_rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def measure(argv, env, real):
+    """One fresh process: (ms to healthz, ms to first real answer, peak KiB)."""
+    port = free_port()
+    env = dict(env, PORT=str(port))
+    if "{port}" in " ".join(argv):
+        argv = [a.replace("{port}", str(port)) for a in argv]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            if request(port, "GET", "/healthz") == 200:
+                break
+            if proc.poll() is not None:
+                raise RuntimeError(f"{argv[0]} exited with {proc.returncode}")
+            if time.perf_counter() - t0 > 30:
+                raise RuntimeError(f"{argv[0]} not healthy in 30 s")
+            time.sleep(0.0005)
+        t_health = time.perf_counter() - t0
+        method, path, body = real
+        status = request(port, method, path, body)
+        t_real = time.perf_counter() - t0
+        if status != 200:
+            raise RuntimeError(f"{argv[0]} {method} {path} answered {status}")
+        return t_health * 1e3, t_real * 1e3, peak_rss_kib(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# The first real answer of each function that needs no model.
+REAL = {
+    "auth": ("GET", "/v1/auth/whoami", b""),
+    "agent": ("GET", "/v1/interviews", b""),
+    "optimize": ("GET", "/v1/prompts", b""),
+}
+
+
+def main():
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    bindir = os.path.join(target, "release")
+    python = os.environ.get("BENCH_PYTHON", sys.executable)
+    rows = []
+    data = tempfile.mkdtemp(prefix="catalyst-bench-")
+    base_env = {
+        "PATH": os.environ.get("PATH", ""),
+        "CATALYST_AUTH": "off",
+        "CATALYST_LOG": "warn",
+        "CATALYST_DATA_DIR": data,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    try:
+        results = {}
+        for name, real in REAL.items():
+            path = os.path.join(bindir, name)
+            samples = [measure([path], base_env, real) for _ in range(RUNS)]
+            results[name] = (samples, os.path.getsize(path))
+        py_argv = [python, "-m", "uvicorn", "--app-dir", os.path.dirname(os.path.abspath(__file__)),
+                   "fastapi_app:app", "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning"]
+        py = {name: [measure(py_argv, base_env, real) for _ in range(max(3, RUNS // 3))] for name, real in REAL.items()
+              if name in ("auth", "agent")}
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+    med = lambda xs: statistics.median(xs)
+    print(f"Cold start, median of {RUNS} fresh processes (Python: {max(3, RUNS // 3)}); "
+          f"{os.cpu_count()} cores; release build.\n")
+    print("| function | binary (stripped) | start → /healthz | start → first real answer | peak RSS | "
+          "FastAPI+uvicorn → real answer | Python peak RSS | speed-up |")
+    print("|---|---|---|---|---|---|---|---|")
+    out = {}
+    for name, (samples, size) in results.items():
+        h = med([s[0] for s in samples])
+        r = med([s[1] for s in samples])
+        rss = med([s[2] or 0 for s in samples]) / 1024
+        if name in py:
+            pr = med([s[1] for s in py[name]])
+            prss = med([s[2] or 0 for s in py[name]]) / 1024
+            py_cols = f"{pr:.0f} ms | {prss:.0f} MB | {pr / r:.0f}×"
+        else:
+            pr, py_cols = None, "— | — | —"
+        print(f"| {name} | {size / 1e6:.1f} MB | {h:.1f} ms | {r:.1f} ms | {rss:.1f} MB | {py_cols} |")
+        out[name] = {"size": size, "healthz_ms": h, "real_ms": r, "rss_mb": rss, "python_real_ms": pr}
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "cold_start.json"), "w") as f:
+        json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

