@@ -360,6 +360,22 @@ impl PubSubEnvelope {
     }
 }
 
+/// A Cloud Storage Pub/Sub notification (`google_storage_notification` with an object-name
+/// prefix: how Google Cloud filters storage events by prefix, which Eventarc's direct
+/// Cloud Storage triggers cannot). `None` if `msg` is not one; `Some(Ok(None))` for
+/// notifications other than a finalized object (deletes, metadata updates), which need no work.
+pub fn gcs_notification(msg: &QueueMessage) -> Option<Result<Option<ObjectCreated>>> {
+    let event_type = msg.attributes.get("eventType")?;
+    msg.attributes.get("objectId")?;
+    if event_type != "OBJECT_FINALIZE" {
+        return Some(Ok(None));
+    }
+    let parsed = serde_json::from_slice::<serde_json::Value>(&msg.body)
+        .map_err(|e| Error::bad_request(format!("Cloud Storage notification data is not JSON: {e}")).with_code("invalid_event"))
+        .and_then(|data| gcs_object(data, msg.published));
+    Some(parsed.map(Some))
+}
+
 /// A Pub/Sub push request body.
 pub fn from_pubsub_push(body: &[u8]) -> Result<QueueMessage> {
     let envelope: PubSubEnvelope = serde_json::from_slice(body)
@@ -428,6 +444,24 @@ mod tests {
     }
 
     #[test]
+    fn gcs_pubsub_notifications_become_object_events() {
+        use base64::Engine;
+        let data = base64::engine::general_purpose::STANDARD
+            .encode(br#"{"bucket":"b","name":"uploads/audio/u/a.webm","size":"10","md5Hash":"abc","generation":"7","contentType":"audio/webm"}"#);
+        let body = format!(
+            r#"{{"message":{{"data":"{data}","attributes":{{"eventType":"OBJECT_FINALIZE","objectId":"uploads/audio/u/a.webm","bucketId":"b","payloadFormat":"JSON_API_V1"}},"messageId":"9"}},"subscription":"projects/p/subscriptions/s"}}"#
+        );
+        let msg = from_pubsub_push(body.as_bytes()).unwrap();
+        let obj = gcs_notification(&msg).unwrap().unwrap().unwrap();
+        assert_eq!((obj.key.as_str(), obj.size, obj.sequencer.as_deref()), ("uploads/audio/u/a.webm", Some(10), Some("7")));
+        let mut deleted = msg.clone();
+        deleted.attributes.insert("eventType".into(), "OBJECT_DELETE".into());
+        assert!(gcs_notification(&deleted).unwrap().unwrap().is_none());
+        let plain = QueueMessage { attributes: Default::default(), ..msg };
+        assert!(gcs_notification(&plain).is_none());
+    }
+
+    #[test]
     fn bad_payloads_are_clear_errors() {
         assert_eq!(from_pubsub_push(b"{}").unwrap_err().code(), "invalid_event");
         assert_eq!(
@@ -445,7 +479,8 @@ mod tests {
 
         fn load(path: &str) -> serde_json::Value {
             let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(path);
-            serde_json::from_str(&std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))).unwrap()
+            serde_json::from_str(&std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display())))
+                .unwrap()
         }
 
         /// `{"headers", "body"}` wrapper of HTTP-delivered payloads.
@@ -453,14 +488,20 @@ mod tests {
             let v = load(path);
             let mut headers = http::HeaderMap::new();
             for (k, val) in v["headers"].as_object().unwrap() {
-                headers.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), val.as_str().unwrap().parse().unwrap());
+                headers.insert(
+                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    val.as_str().unwrap().parse().unwrap(),
+                );
             }
             (headers, serde_json::to_vec(&v["body"]).unwrap())
         }
 
         #[test]
         fn aws_storage_queue_and_schedule() {
-            for (file, key) in [("aws/s3-put-resume.json", "uploads/resumes/u_123/resume.txt"), ("aws/s3-put-audio.json", "uploads/audio/u_123/answer-1.webm")] {
+            for (file, key) in [
+                ("aws/s3-put-resume.json", "uploads/resumes/u_123/resume.txt"),
+                ("aws/s3-put-audio.json", "uploads/audio/u_123/answer-1.webm"),
+            ] {
                 let v = load(file);
                 assert_eq!(lambda_shape(&v), LambdaShape::S3);
                 let objs = from_s3_event(v).unwrap();
@@ -484,10 +525,16 @@ mod tests {
 
         #[test]
         fn aws_http_and_authorizer_shapes() {
-            for file in ["aws/apigw-v2-request.json", "aws/apigw-v1-request.json", "aws/alb-request.json", "aws/function-url-request.json"] {
+            for file in [
+                "aws/apigw-v2-request.json",
+                "aws/apigw-v1-request.json",
+                "aws/alb-request.json",
+                "aws/function-url-request.json",
+            ] {
                 let v = load(file);
                 assert_eq!(lambda_shape(&v), LambdaShape::Http, "{file}");
-                let req: lambda_http::request::LambdaRequest = serde_json::from_value(v).unwrap_or_else(|e| panic!("{file}: {e}"));
+                let req: lambda_http::request::LambdaRequest =
+                    serde_json::from_value(v).unwrap_or_else(|e| panic!("{file}: {e}"));
                 let req: http::Request<lambda_http::Body> = req.into();
                 assert_eq!(req.method(), http::Method::POST, "{file}");
                 assert!(req.uri().path().ends_with("/v1/evaluate"), "{file}: {}", req.uri());
@@ -500,11 +547,17 @@ mod tests {
             let v = load("gcp/gcs-finalized-structured.json");
             let mut h = http::HeaderMap::new();
             h.insert(http::header::CONTENT_TYPE, "application/cloudevents+json".parse().unwrap());
-            let CloudEventTrigger::Object(structured) = from_cloudevent_http(&h, serde_json::to_vec(&v).unwrap()).unwrap() else { panic!("not an object event") };
+            let CloudEventTrigger::Object(structured) =
+                from_cloudevent_http(&h, serde_json::to_vec(&v).unwrap()).unwrap()
+            else {
+                panic!("not an object event")
+            };
             assert_eq!(structured.key, "uploads/resumes/u_123/resume.txt");
             assert_eq!(structured.size, Some(512));
             let (h, body) = wrapped("gcp/gcs-finalized-binary.json");
-            let CloudEventTrigger::Object(binary) = from_cloudevent_http(&h, body).unwrap() else { panic!("not an object event") };
+            let CloudEventTrigger::Object(binary) = from_cloudevent_http(&h, body).unwrap() else {
+                panic!("not an object event")
+            };
             assert_eq!(binary, structured);
             assert_eq!(binary.version_key(), structured.version_key());
 
@@ -515,9 +568,14 @@ mod tests {
             let v = load("gcp/pubsub-cloudevent-structured.json");
             let mut h = http::HeaderMap::new();
             h.insert(http::header::CONTENT_TYPE, "application/cloudevents+json".parse().unwrap());
-            let CloudEventTrigger::Message(m1) = from_cloudevent_http(&h, serde_json::to_vec(&v).unwrap()).unwrap() else { panic!("not a message") };
+            let CloudEventTrigger::Message(m1) = from_cloudevent_http(&h, serde_json::to_vec(&v).unwrap()).unwrap()
+            else {
+                panic!("not a message")
+            };
             let (h, body) = wrapped("gcp/pubsub-cloudevent-binary.json");
-            let CloudEventTrigger::Message(m2) = from_cloudevent_http(&h, body).unwrap() else { panic!("not a message") };
+            let CloudEventTrigger::Message(m2) = from_cloudevent_http(&h, body).unwrap() else {
+                panic!("not a message")
+            };
             assert_eq!(m1.body, push.body);
             assert_eq!(m1, m2);
 

@@ -12,6 +12,8 @@ pub const BUILTIN: &str = include_str!("../../functions.toml");
 pub struct Manifest {
     #[serde(default)]
     pub defaults: Defaults,
+    #[serde(default)]
+    pub store: StoreSpec,
     #[serde(rename = "function")]
     pub functions: BTreeMap<String, FunctionSpec>,
 }
@@ -26,6 +28,13 @@ impl Default for Defaults {
     fn default() -> Self {
         Defaults { max_attempts: 5 }
     }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSpec {
+    #[serde(default)]
+    pub collections: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +52,20 @@ pub struct FunctionSpec {
     pub queues: Vec<String>,
     #[serde(default)]
     pub schedules: Vec<ScheduleSpec>,
+    /// Blob key prefixes read and written (for least-privilege IAM).
+    #[serde(default)]
+    pub reads: Vec<String>,
+    #[serde(default)]
+    pub writes: Vec<String>,
+    /// Queues the function sends to.
+    #[serde(default)]
+    pub publishes: Vec<String>,
+    /// Document collections the function uses.
+    #[serde(default)]
+    pub collections: Vec<String>,
+    /// Secrets read at cold start.
+    #[serde(default)]
+    pub secrets: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -115,7 +138,25 @@ impl Manifest {
                     anyhow::bail!("function `{name}`: bad queue name `{q}`");
                 }
             }
+            for c in &f.collections {
+                if !self.store.collections.contains(c) {
+                    anyhow::bail!("function `{name}` uses collection `{c}`, which [store] does not declare");
+                }
+            }
+            for q in &f.publishes {
+                if !self.functions.values().any(|other| other.queues.contains(q)) {
+                    anyhow::bail!("function `{name}` publishes to `{q}`, which no function consumes");
+                }
+            }
+            for p in f.reads.iter().chain(&f.writes) {
+                if p.is_empty() || p.starts_with('/') || !p.ends_with('/') {
+                    anyhow::bail!("function `{name}`: blob prefix `{p}` must be relative and end with `/`");
+                }
+            }
             for s in &f.storage {
+                if !f.reads.iter().any(|r| s.prefix.starts_with(r.as_str())) {
+                    anyhow::bail!("function `{name}` is triggered by `{}` but does not declare reading it", s.prefix);
+                }
                 if s.prefix.is_empty() || s.prefix.starts_with('/') {
                     anyhow::bail!("function `{name}`: storage prefix must be a non-empty relative key prefix");
                 }

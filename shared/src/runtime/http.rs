@@ -147,6 +147,15 @@ pub async fn dispatch(triggers: &dyn Triggers, headers: &HeaderMap, body: Bytes)
     }
     if body.starts_with(b"{") {
         let msg = event::from_pubsub_push(&body)?;
+        if let Some(notification) = event::gcs_notification(&msg) {
+            return match notification? {
+                Some(obj) => {
+                    tracing::info!(bucket = %obj.bucket, key = %obj.key, "object created");
+                    triggers.object_created(obj).await
+                }
+                None => Ok(()),
+            };
+        }
         tracing::info!(message_id = %msg.id, queue = %msg.queue, "push message received");
         return triggers.queue_message(msg).await;
     }
