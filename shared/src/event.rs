@@ -371,7 +371,9 @@ pub fn gcs_notification(msg: &QueueMessage) -> Option<Result<Option<ObjectCreate
         return Some(Ok(None));
     }
     let parsed = serde_json::from_slice::<serde_json::Value>(&msg.body)
-        .map_err(|e| Error::bad_request(format!("Cloud Storage notification data is not JSON: {e}")).with_code("invalid_event"))
+        .map_err(|e| {
+            Error::bad_request(format!("Cloud Storage notification data is not JSON: {e}")).with_code("invalid_event")
+        })
         .and_then(|data| gcs_object(data, msg.published));
     Some(parsed.map(Some))
 }
@@ -453,7 +455,10 @@ mod tests {
         );
         let msg = from_pubsub_push(body.as_bytes()).unwrap();
         let obj = gcs_notification(&msg).unwrap().unwrap().unwrap();
-        assert_eq!((obj.key.as_str(), obj.size, obj.sequencer.as_deref()), ("uploads/audio/u/a.webm", Some(10), Some("7")));
+        assert_eq!(
+            (obj.key.as_str(), obj.size, obj.sequencer.as_deref()),
+            ("uploads/audio/u/a.webm", Some(10), Some("7"))
+        );
         let mut deleted = msg.clone();
         deleted.attributes.insert("eventType".into(), "OBJECT_DELETE".into());
         assert!(gcs_notification(&deleted).unwrap().unwrap().is_none());

@@ -10,15 +10,15 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod models;
+#[cfg(feature = "otel")]
+#[path = "telemetry_otel.rs"]
+pub mod otel;
 pub mod queue;
 pub mod runtime;
 #[cfg(feature = "local")]
 mod sqlite;
 pub mod store;
 pub mod telemetry;
-#[cfg(feature = "otel")]
-#[path = "telemetry_otel.rs"]
-pub mod otel;
 
 pub use error::{Error, ErrorKind, JsonBody, Result};
 pub use runtime::{Deps, Function, Triggers};

@@ -129,11 +129,15 @@ pub struct ManifestFile {
 
 impl Manifest {
     pub fn parse(text: &str) -> Result<Manifest> {
-        let m: Manifest = toml::from_str(text)
-            .map_err(|e| Error::bad_request(format!("models manifest is invalid: {e}")).with_code("invalid_manifest"))?;
+        let m: Manifest = toml::from_str(text).map_err(|e| {
+            Error::bad_request(format!("models manifest is invalid: {e}")).with_code("invalid_manifest")
+        })?;
         let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
         for p in &m.packages {
-            let bad = |why: String| Err(Error::bad_request(format!("models manifest, package `{}`: {why}", p.name)).with_code("invalid_manifest"));
+            let bad = |why: String| {
+                Err(Error::bad_request(format!("models manifest, package `{}`: {why}", p.name))
+                    .with_code("invalid_manifest"))
+            };
             if !hex64(&p.sha256) {
                 return bad("sha256 must be 64 hex digits".into());
             }

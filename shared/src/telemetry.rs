@@ -34,7 +34,9 @@ pub fn init(config: &Config, service: &'static str) {
     #[cfg(not(feature = "otel"))]
     let otel: Option<tracing_subscriber::layer::Identity> = {
         if config.otlp_endpoint.is_some() {
-            eprintln!("{service}: OTEL_EXPORTER_OTLP_ENDPOINT is set but this binary was built without the `otel` feature");
+            eprintln!(
+                "{service}: OTEL_EXPORTER_OTLP_ENDPOINT is set but this binary was built without the `otel` feature"
+            );
         }
         None
     };

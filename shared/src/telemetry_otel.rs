@@ -13,7 +13,10 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
 /// The layer exporting spans, or an error naming the variable when the endpoint is unusable.
-pub fn layer<S>(endpoint: &str, service: &'static str) -> Result<tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>, String>
+pub fn layer<S>(
+    endpoint: &str,
+    service: &'static str,
+) -> Result<tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>, String>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
@@ -92,7 +95,11 @@ mod tests {
                         let head = String::from_utf8_lossy(&buf[..end]).to_string();
                         let len: usize = head
                             .lines()
-                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap())
+                            })
                             .unwrap_or(0);
                         while buf.len() < end + 4 + len {
                             let n = s.read(&mut chunk).unwrap();
@@ -122,7 +129,10 @@ mod tests {
         assert!(head.starts_with("POST /v1/traces"), "{head}");
         assert!(head.to_ascii_lowercase().contains("application/x-protobuf"), "{head}");
         let raw_trace_id = hex::decode(trace_id).unwrap();
-        assert!(body.windows(16).any(|w| w == raw_trace_id.as_slice()), "the exported span carries the caller's trace id");
+        assert!(
+            body.windows(16).any(|w| w == raw_trace_id.as_slice()),
+            "the exported span carries the caller's trace id"
+        );
         assert!(body.windows(7).any(|w| w == b"request"), "span name exported");
     }
 }

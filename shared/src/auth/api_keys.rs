@@ -24,7 +24,7 @@ use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 use subtle::ConstantTimeEq as _;
 use tokio::sync::mpsc;
@@ -71,7 +71,9 @@ pub struct CreatedApiKey {
     pub prefix: String,
     pub name: String,
     pub scopes: Vec<String>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -82,8 +84,11 @@ pub struct ApiKeyInfo {
     pub prefix: String,
     pub name: String,
     pub scopes: Vec<String>,
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<DateTime<Utc>>,
     pub use_count: u64,
 }
@@ -139,7 +144,8 @@ impl ApiKeys {
                     .with_code("invalid_expiry"));
             }
         };
-        let existing = self.store.query_prefix(COLLECTION, &listing_prefix(&owner.uid), None, MAX_KEYS_PER_USER).await?;
+        let existing =
+            self.store.query_prefix(COLLECTION, &listing_prefix(&owner.uid), None, MAX_KEYS_PER_USER).await?;
         if existing.documents.len() >= MAX_KEYS_PER_USER {
             return Err(Error::conflict(format!(
                 "you already have {MAX_KEYS_PER_USER} API keys; revoke one before creating another"
@@ -176,15 +182,7 @@ impl ApiKeys {
             return Err(e);
         }
         tracing::info!(key_id = %id, uid = %owner.uid, "API key created");
-        Ok(CreatedApiKey {
-            id,
-            key,
-            prefix: info.prefix,
-            name: info.name,
-            scopes: info.scopes,
-            created_at,
-            expires_at,
-        })
+        Ok(CreatedApiKey { id, key, prefix: info.prefix, name: info.name, scopes: info.scopes, created_at, expires_at })
     }
 
     /// One page of `owner`'s keys, in id order; pass the returned cursor as `after`.
@@ -246,7 +244,8 @@ impl ApiKeys {
         let doc = self.store.get(COLLECTION, &credential_key(id)).await?.ok_or_else(unknown)?;
         let cred: Credential = doc.parse()?;
         let presented = Sha256::digest(key.as_bytes());
-        let stored = hex::decode(&cred.sha256).map_err(|e| Error::internal("stored API key hash is not hex").with_source(e))?;
+        let stored =
+            hex::decode(&cred.sha256).map_err(|e| Error::internal("stored API key hash is not hex").with_source(e))?;
         // Constant-time, so response timing says nothing about how much of a guess was right.
         if !bool::from(presented.as_slice().ct_eq(&stored)) {
             return Err(unknown());
@@ -255,8 +254,9 @@ impl ApiKeys {
         if let Some(exp) = cred.expires_at
             && exp <= now
         {
-            return Err(Error::unauthenticated(format!("API key expired at {}", exp.to_rfc3339()))
-                .with_code("api_key_expired"));
+            return Err(
+                Error::unauthenticated(format!("API key expired at {}", exp.to_rfc3339())).with_code("api_key_expired")
+            );
         }
         self.record_usage(Usage { listing_key: listing_key(&cred.uid, id), at: now });
         Ok(Principal { kind: PrincipalKind::ApiKey, uid: cred.uid, email: None, scopes: cred.scopes })
@@ -333,7 +333,9 @@ impl Authenticator for ApiKeys {
         let mut values = headers.get_all(HEADER).iter();
         let key = match (values.next(), values.next()) {
             (Some(_), Some(_)) => {
-                return Err(Error::unauthenticated("send exactly one x-api-key header").with_code("invalid_credentials"));
+                return Err(
+                    Error::unauthenticated("send exactly one x-api-key header").with_code("invalid_credentials")
+                );
             }
             (Some(v), None) => {
                 if v.len() > 1024 {
@@ -356,10 +358,10 @@ impl Authenticator for ApiKeys {
 fn require_user(p: &Principal) -> Result<()> {
     match p.kind {
         PrincipalKind::User | PrincipalKind::Dev => Ok(()),
-        PrincipalKind::ApiKey => Err(Error::forbidden(
-            "API keys cannot create, list or revoke API keys; sign in as the user who owns them",
-        )
-        .with_code("api_key_not_allowed")),
+        PrincipalKind::ApiKey => {
+            Err(Error::forbidden("API keys cannot create, list or revoke API keys; sign in as the user who owns them")
+                .with_code("api_key_not_allowed"))
+        }
     }
 }
 
@@ -373,7 +375,8 @@ fn validate_scopes(scopes: Vec<String>) -> Result<Vec<String>> {
         let ok = !s.is_empty()
             && s.len() <= 64
             && (s == "*"
-                || s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, ':' | '_' | '-' | '.')));
+                || s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, ':' | '_' | '-' | '.')));
         if !ok {
             return Err(Error::bad_request(format!(
                 "scope `{}` is not 1-64 of a-z, 0-9, `:`, `_`, `-`, `.` (or `*`)",
@@ -437,6 +440,7 @@ fn to_json<T: Serialize>(v: &T) -> Result<serde_json::Value> {
 mod tests {
     use super::*;
     use crate::store::local::SqliteDocumentStore;
+    use std::sync::Arc;
 
     fn user(uid: &str) -> Principal {
         Principal { kind: PrincipalKind::User, uid: uid.into(), email: None, scopes: vec![] }
@@ -456,11 +460,14 @@ mod tests {
         let k = format!("{API_KEY_PREFIX}{}_{}", random_alphanumeric(ID_LEN), random_alphanumeric(SECRET_LEN));
         assert_eq!(k.len(), KEY_LEN);
         assert!(parse_key(&k).is_some());
-        for bad in ["", "ck_live_", &k[..KEY_LEN - 1], &format!("{k}x"), &k.replace("ck_live_", "ck_test_"), &format!(
-            "{API_KEY_PREFIX}{}_{}!",
-            random_alphanumeric(ID_LEN),
-            random_alphanumeric(SECRET_LEN - 1)
-        )] {
+        for bad in [
+            "",
+            "ck_live_",
+            &k[..KEY_LEN - 1],
+            &format!("{k}x"),
+            &k.replace("ck_live_", "ck_test_"),
+            &format!("{API_KEY_PREFIX}{}_{}!", random_alphanumeric(ID_LEN), random_alphanumeric(SECRET_LEN - 1)),
+        ] {
             assert!(parse_key(bad).is_none(), "{bad}");
         }
         // 62^32 > 2^190: well over 128 bits of randomness in the secret.

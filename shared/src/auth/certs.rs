@@ -6,6 +6,10 @@
 //! max-age, and only one task fetches at a time: the others wait for it and then use
 //! what it fetched (no stampede). A failed fetch is remembered for a few seconds so an
 //! outage of the certificate endpoint costs one request per interval, not one per call.
+//! Certificates past their max-age are not used after a failed refresh (a 503 instead),
+//! as firebase-admin would fail too: a key Google withdrew must stop being trusted.
+//! A `kid` missing from a fresh set is refused without a fetch, so made-up `kid`s cannot
+//! make us fetch per request.
 
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use serde::Deserialize;
@@ -62,7 +66,9 @@ impl RsaKey {
 
     /// RSASSA-PKCS1-v1_5 with SHA-256 (RS256); keys of 2048 to 8192 bits.
     pub fn verify_rs256(&self, message: &[u8], signature: &[u8]) -> bool {
-        RsaPublicKeyComponents { n: &self.n, e: &self.e }.verify(&RSA_PKCS1_2048_8192_SHA256, message, signature).is_ok()
+        RsaPublicKeyComponents { n: &self.n, e: &self.e }
+            .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
+            .is_ok()
     }
 }
 
@@ -220,7 +226,11 @@ impl CertCache {
                 let keys = Arc::new(keys);
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(keys.clone());
                 *last_failure = None;
-                tracing::info!(kids = keys.keys.len(), ttl_s = (keys.fresh_until - Instant::now()).as_secs(), "fetched token-signing certificates");
+                tracing::info!(
+                    kids = keys.keys.len(),
+                    ttl_s = (keys.fresh_until - Instant::now()).as_secs(),
+                    "fetched token-signing certificates"
+                );
                 Ok(keys)
             }
             Err(e) => {
@@ -249,8 +259,9 @@ impl CertCache {
 }
 
 fn unavailable(detail: Option<String>) -> Error {
-    let e = Error::unavailable("cannot fetch Firebase token-signing certificates (FIREBASE_CERTS_URL); try again shortly")
-        .with_code("certs_unavailable");
+    let e =
+        Error::unavailable("cannot fetch Firebase token-signing certificates (FIREBASE_CERTS_URL); try again shortly")
+            .with_code("certs_unavailable");
     match detail {
         Some(d) => e.with_source(std::io::Error::other(d)),
         None => e,

@@ -136,17 +136,13 @@ impl FirebaseVerifier {
         };
         let header: Header = decode_segment(h, "header")?;
         let payload: Payload = decode_segment(p, "payload")?;
-        let signature = B64
-            .decode(s)
-            .map_err(|_| invalid("Firebase ID token is malformed: the signature is not base64url"))?;
+        let signature =
+            B64.decode(s).map_err(|_| invalid("Firebase ID token is malformed: the signature is not base64url"))?;
 
         match header.alg.as_ref() {
             Some(Value::String(a)) if a == "RS256" => {}
             Some(Value::String(a)) => {
-                return Err(invalid(format!(
-                    "Firebase ID token has `alg` \"{}\"; only RS256 is accepted",
-                    shorten(a)
-                )));
+                return Err(invalid(format!("Firebase ID token has `alg` \"{}\"; only RS256 is accepted", shorten(a))));
             }
             _ => return Err(invalid("Firebase ID token has no `alg` header; only RS256 is accepted")),
         }

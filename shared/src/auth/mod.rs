@@ -1,7 +1,9 @@
 //! Who is calling: the `Principal` every HTTP handler receives, and the hook that
 //! produces it from a request.
 //!
-//! Verification itself (Firebase ID tokens, API keys) plugs in as an [`Authenticator`].
+//! Verification itself plugs in as an [`Authenticator`]: [`firebase::FirebaseVerifier`]
+//! for `Authorization: Bearer <Firebase ID token>`, [`api_keys::ApiKeys`] for `x-api-key`,
+//! combined by [`configured`].
 //! On AWS behind API Gateway the `auth` authorizer has already verified the caller and
 //! its context arrives with the request; that context is trusted because only the
 //! gateway can set it (it is not a header).
@@ -17,6 +19,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+
+pub mod api_keys;
+pub mod certs;
+pub mod firebase;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -147,6 +153,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     }
 }
 
+/// The authenticator for `CATALYST_AUTH=on`, from configuration: Firebase ID tokens
+/// when `FIREBASE_PROJECT_ID` is set, then API keys from the document store.
+///
+/// Without `FIREBASE_PROJECT_ID` a bearer token gets a 401 that says to set it, rather
+/// than being ignored. The document store must open (`CATALYST_STORE_URL`), or start-up
+/// fails: a deployment that cannot check API keys should not pretend to.
+pub fn configured(config: &crate::config::Config, deps: &crate::runtime::Deps) -> Result<SharedAuthenticator> {
+    let id_tokens: SharedAuthenticator = match &config.firebase_project_id {
+        Some(project) => Arc::new(firebase::FirebaseVerifier::new(project, config.firebase_certs_url.clone())?),
+        None => {
+            tracing::warn!("FIREBASE_PROJECT_ID is not set: Firebase ID tokens are refused, only API keys work");
+            Arc::new(firebase::FirebaseNotConfigured)
+        }
+    };
+    let api_keys = Arc::new(api_keys::ApiKeys::new(deps.store()?));
+    Ok(Arc::new(Chain(vec![id_tokens, api_keys])))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,13 +203,4 @@ mod tests {
         let v = serde_json::to_value(Principal::dev()).unwrap();
         assert_eq!(v, serde_json::json!({"kind": "dev", "uid": "dev", "scopes": ["*"]}));
     }
-}
-
-/// The authenticator for `CATALYST_AUTH=on`, from configuration.
-///
-/// Verifiers register here as they are built (Firebase ID tokens, API keys); until one
-/// is configured every request is refused with a message that says so, rather than
-/// let anything through.
-pub fn configured(_config: &crate::config::Config, _deps: &crate::runtime::Deps) -> Result<SharedAuthenticator> {
-    Ok(Arc::new(Chain(Vec::new())))
 }

@@ -239,7 +239,14 @@ impl SqliteQueue {
         self.give_back(queue, receipt, Duration::ZERO, error, true).await.map(|_| ())
     }
 
-    async fn give_back(&self, queue: &str, receipt: &str, delay: Duration, error: &str, force_dead: bool) -> Result<Requeued> {
+    async fn give_back(
+        &self,
+        queue: &str,
+        receipt: &str,
+        delay: Duration,
+        error: &str,
+        force_dead: bool,
+    ) -> Result<Requeued> {
         validate_queue(queue)?;
         let (id, lease) = parse_receipt(receipt)?;
         let (queue, id, lease, error) = (queue.to_string(), id.to_string(), lease.to_string(), error.to_string());
