@@ -23,6 +23,9 @@ cargo build --workspace --bins
 step "test"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
+  # The OTLP exporter is behind a feature (off in default builds): test it too.
+  cargo nextest run -p catalyst-shared --features otel -E 'test(otel)'
 else
   cargo test --workspace --no-fail-fast
+  cargo test -p catalyst-shared --features otel otel
 fi
