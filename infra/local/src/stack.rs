@@ -36,6 +36,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 use crate::ledger::{DeliveryRecord, Ledger};
 use crate::manifest::Manifest;
@@ -262,55 +263,71 @@ impl Stack {
                 continue;
             }
             for delivery in deliveries {
-                let attempt = delivery.message.attempt.unwrap_or(1);
-                let (subject, result) = match tokio::time::timeout(timeout, self.deliver(&function, kind, delivery.message.clone())).await {
-                    Ok(r) => r,
-                    Err(_) => (delivery.message.id.clone(), Err(Error::new(ErrorKind::Timeout, format!("{function} timed out after {timeout:?}")))),
-                };
-                let (outcome, error) = match &result {
-                    Ok(()) => ("ok", None),
-                    Err(e) => ("error", Some(format!("{}: {}", e.code(), e.message()))),
-                };
-                let mut outcome = outcome.to_string();
-                let give_back = match &result {
-                    Ok(()) => self.queue.ack(&queue, &delivery.receipt).await.map(|_| ()),
-                    Err(e) if !e.retryable() => {
+                // One span per delivery, joined to the sender's trace when the message carries it.
+                let trace_id = delivery
+                    .message
+                    .attributes
+                    .get("traceparent")
+                    .and_then(|tp| catalyst_shared::telemetry::trace_id_of(tp))
+                    .unwrap_or("")
+                    .to_string();
+                let span = tracing::info_span!("delivery", function = %function, queue = %queue, message_id = %delivery.message.id, trace_id = %trace_id);
+                self.settle(&function, &queue, kind, timeout, delivery).instrument(span).await;
+            }
+        }
+    }
+
+    /// Run one delivery and settle it: acknowledge, retry later, or dead-letter; then log it.
+    async fn settle(&self, function: &str, queue: &str, kind: Kind, timeout: Duration, delivery: catalyst_shared::queue::Delivery) {
+        let function = function.to_string();
+        let queue = queue.to_string();
+        let attempt = delivery.message.attempt.unwrap_or(1);
+        let (subject, result) = match tokio::time::timeout(timeout, self.deliver(&function, kind, delivery.message.clone())).await {
+            Ok(r) => r,
+            Err(_) => (delivery.message.id.clone(), Err(Error::new(ErrorKind::Timeout, format!("{function} timed out after {timeout:?}")))),
+        };
+        let (outcome, error) = match &result {
+            Ok(()) => ("ok", None),
+            Err(e) => ("error", Some(format!("{}: {}", e.code(), e.message()))),
+        };
+        let mut outcome = outcome.to_string();
+        let give_back = match &result {
+            Ok(()) => self.queue.ack(&queue, &delivery.receipt).await.map(|_| ()),
+            Err(e) if !e.retryable() => {
+                outcome = "dead-lettered".into();
+                self.queue.dead_letter(&queue, &delivery.receipt, error.as_deref().unwrap_or_default()).await
+            }
+            Err(_) => {
+                let delay = backoff(attempt, Duration::from_millis(200), Duration::from_secs(60));
+                match self.queue.nack(&queue, &delivery.receipt, delay, error.as_deref().unwrap_or_default()).await {
+                    Ok(Requeued::DeadLettered) => {
                         outcome = "dead-lettered".into();
-                        self.queue.dead_letter(&queue, &delivery.receipt, error.as_deref().unwrap_or_default()).await
+                        Ok(())
                     }
-                    Err(_) => {
-                        let delay = backoff(attempt, Duration::from_millis(200), Duration::from_secs(60));
-                        match self.queue.nack(&queue, &delivery.receipt, delay, error.as_deref().unwrap_or_default()).await {
-                            Ok(Requeued::DeadLettered) => {
-                                outcome = "dead-lettered".into();
-                                Ok(())
-                            }
-                            Ok(Requeued::Retry) => Ok(()),
-                            Err(e) => Err(e),
-                        }
-                    }
-                };
-                if let Err(e) = give_back {
-                    tracing::warn!(queue = %queue, error = %e.message(), "could not settle delivery (lease expired?)");
-                }
-                match &result {
-                    Ok(()) => tracing::info!(function = %function, queue = %queue, subject = %subject, attempt, "delivered"),
-                    Err(e) => tracing::warn!(function = %function, queue = %queue, subject = %subject, attempt, %outcome, code = e.code(), error = %e.message(), "delivery failed"),
-                }
-                let record = DeliveryRecord {
-                    function: function.clone(),
-                    trigger: kind.name().into(),
-                    subject,
-                    message_id: delivery.message.id.clone(),
-                    attempt,
-                    outcome,
-                    error,
-                    at: chrono::Utc::now().to_rfc3339(),
-                };
-                if let Err(e) = self.ledger.record(&record) {
-                    tracing::warn!(error = %e, "could not record delivery");
+                    Ok(Requeued::Retry) => Ok(()),
+                    Err(e) => Err(e),
                 }
             }
+        };
+        if let Err(e) = give_back {
+            tracing::warn!(queue = %queue, error = %e.message(), "could not settle delivery (lease expired?)");
+        }
+        match &result {
+            Ok(()) => tracing::info!(function = %function, queue = %queue, subject = %subject, attempt, "delivered"),
+            Err(e) => tracing::warn!(function = %function, queue = %queue, subject = %subject, attempt, %outcome, code = e.code(), error = %e.message(), "delivery failed"),
+        }
+        let record = DeliveryRecord {
+            function: function.clone(),
+            trigger: kind.name().into(),
+            subject,
+            message_id: delivery.message.id.clone(),
+            attempt,
+            outcome,
+            error,
+            at: chrono::Utc::now().to_rfc3339(),
+        };
+        if let Err(e) = self.ledger.record(&record) {
+            tracing::warn!(error = %e, "could not record delivery");
         }
     }
 
