@@ -20,7 +20,13 @@ async fn status(p: &Proc) -> serde_json::Value {
 }
 
 fn deliveries_for(status: &serde_json::Value, function: &str, subject: &str) -> Vec<serde_json::Value> {
-    status["deliveries"].as_array().unwrap().iter().filter(|d| d["function"] == function && d["subject"] == subject).cloned().collect()
+    status["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["function"] == function && d["subject"] == subject)
+        .cloned()
+        .collect()
 }
 
 #[tokio::test]
@@ -68,8 +74,11 @@ async fn storage_events_are_delivered_once_across_restarts() {
     // Several more scans: still one delivery each.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let s = status(&p).await;
-    assert_eq!(deliveries_for(&s, "parse", key_a).len(), 1, "{s}");
-    assert_eq!(deliveries_for(&s, "parse", key_b).len(), 1, "{s}");
+    for key in [key_a, key_b] {
+        let d = deliveries_for(&s, "parse", key);
+        assert_eq!(d.len(), 1, "{key}: {s}");
+        assert_eq!(d[0]["outcome"], "ok", "{key}: {s}");
+    }
     drop(p);
 
     // A file landing while the stack is down is delivered after the restart; the old ones are not again.
@@ -83,7 +92,9 @@ async fn storage_events_are_delivered_once_across_restarts() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let s = status(&p).await;
     for key in [key_a, key_b, key_c] {
-        assert_eq!(deliveries_for(&s, "parse", key).len(), 1, "{key}: {s}");
+        let d = deliveries_for(&s, "parse", key);
+        assert_eq!(d.len(), 1, "{key}: {s}");
+        assert_eq!(d[0]["outcome"], "ok", "{key}: {s}");
     }
     // Objects outside watched prefixes raise nothing.
     std::fs::create_dir_all(dir.path().join("blobs/parsed/resumes/dev")).unwrap();
@@ -138,7 +149,8 @@ async fn invoke_runs_payloads_of_both_clouds() {
     let env: HashMap<String, String> = local_env(dir.path());
     for (file, expect) in [("aws/eventbridge-scheduled.json", "null"), ("gcp/cloud-scheduler.json", "204")] {
         let path = repo_root().join("events").join(file);
-        let mut p = Proc::start(&bin("catalyst"), &["invoke", "optimize", "--event", path.to_str().unwrap()], &env, dir.path());
+        let mut p =
+            Proc::start(&bin("catalyst"), &["invoke", "optimize", "--event", path.to_str().unwrap()], &env, dir.path());
         let status = p.wait_exit(Duration::from_secs(30)).await;
         assert!(status.success(), "{file}: {}", p.output());
         assert!(p.output().contains(expect), "{file}: {}", p.output());

