@@ -99,6 +99,25 @@ async fn download(config: &Config, spec: &ModelSpec, uri: &str) -> Result<PathBu
 pub struct Manifest {
     #[serde(rename = "package", default)]
     pub packages: Vec<ManifestPackage>,
+    #[serde(rename = "derived", default)]
+    pub derived: Vec<ManifestDerived>,
+}
+
+/// A file computed from packaged files by a pinned, deterministic script (e.g. an ONNX
+/// export of shipped safetensors), checked by hash like everything else.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestDerived {
+    pub name: String,
+    pub description: String,
+    /// File name of a script under `infra/models/` (built into `catalyst`).
+    pub script: String,
+    /// Exact PyPI requirements the script runs with (`name==version`).
+    pub requirements: Vec<String>,
+    /// Directory under the models directory passed to the script as input.
+    pub input: String,
+    /// Path under the models directory the script's output goes to.
+    pub output: String,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -151,6 +170,18 @@ impl Manifest {
                 if !hex64(&f.sha256) {
                     return bad(format!("sha256 of `{}` must be 64 hex digits", f.to));
                 }
+            }
+        }
+        for d in &m.derived {
+            let bad = |why: String| Err(Error::bad_request(format!("models manifest, derived `{}`: {why}", d.name)).with_code("invalid_manifest"));
+            if !hex64(&d.sha256) {
+                return bad("sha256 must be 64 hex digits".into());
+            }
+            if crate::blob::validate_key(&d.output).is_err() || crate::blob::validate_key(&d.input).is_err() {
+                return bad("input and output must be clean relative paths".into());
+            }
+            if d.requirements.iter().any(|r| !r.contains("==")) {
+                return bad("requirements must be pinned with ==".into());
             }
         }
         Ok(m)

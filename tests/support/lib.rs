@@ -102,10 +102,10 @@ impl Proc {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("process exited early ({status}); log:\n{}", self.output());
             }
-            if let Ok(r) = client.get(self.url("/healthz")).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            if let Ok(r) = client.get(self.url("/healthz")).send().await
+                && r.status().is_success()
+            {
+                return;
             }
             assert!(Instant::now() < deadline, "not healthy in {within:?}; log:\n{}", self.output());
             tokio::time::sleep(Duration::from_millis(25)).await;

