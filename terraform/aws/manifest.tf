@@ -1,0 +1,148 @@
+# The wiring of every function, mirroring infra/functions.toml entry by entry.
+# tests/e2e/terraform_manifest.rs fails when the two differ, and the stack's resources
+# are for_each over these locals, so editing the manifest means editing this block.
+#
+# `aws_cron` is `cron` in EventBridge Scheduler's six-field form (day-of-week or
+# day-of-month must be `?`, a year field is added, weekdays count 1-7 from Sunday); the
+# test checks the conversion.
+
+locals {
+  max_attempts = 5
+
+  collections = ["api_keys", "interviews", "turns", "evaluations", "prompts", "optimize_runs", "scrape_cache"]
+
+  functions = {
+    auth = {
+      memory_mb   = 256
+      timeout_s   = 10
+      authorizer  = true
+      routes      = ["GET /v1/auth/whoami", "POST /v1/auth/api-keys", "GET /v1/auth/api-keys", "GET /v1/auth/api-keys/{id}", "DELETE /v1/auth/api-keys/{id}"]
+      storage     = []
+      queues      = []
+      schedules   = []
+      reads       = []
+      writes      = []
+      publishes   = []
+      collections = ["api_keys"]
+      secrets     = []
+    }
+    scrape = {
+      memory_mb   = 512
+      timeout_s   = 30
+      authorizer  = false
+      routes      = []
+      storage     = []
+      queues      = ["scrape"]
+      schedules   = []
+      reads       = ["cache/scrape/"]
+      writes      = ["cache/scrape/", "scraped/"]
+      publishes   = []
+      collections = ["api_keys"]
+      secrets     = []
+    }
+    parse = {
+      memory_mb   = 1024
+      timeout_s   = 60
+      authorizer  = false
+      routes      = []
+      storage     = [{ prefix = "uploads/resumes/", suffix = "" }]
+      queues      = []
+      schedules   = []
+      reads       = ["uploads/resumes/", "models/"]
+      writes      = ["parsed/resumes/"]
+      publishes   = []
+      collections = ["api_keys"]
+      secrets     = []
+    }
+    transcribe = {
+      memory_mb   = 2048
+      timeout_s   = 300
+      authorizer  = false
+      routes      = []
+      storage     = [{ prefix = "uploads/audio/", suffix = "" }]
+      queues      = []
+      schedules   = []
+      reads       = ["uploads/audio/", "models/"]
+      writes      = ["transcripts/"]
+      publishes   = ["agent", "evaluate"]
+      collections = ["api_keys"]
+      secrets     = []
+    }
+    evaluate = {
+      memory_mb   = 1024
+      timeout_s   = 30
+      authorizer  = false
+      routes      = ["POST /v1/evaluate"]
+      storage     = []
+      queues      = ["evaluate"]
+      schedules   = []
+      reads       = ["models/", "transcripts/"]
+      writes      = []
+      publishes   = []
+      collections = ["api_keys", "evaluations", "turns"]
+      secrets     = ["llm"]
+    }
+    agent = {
+      memory_mb   = 1024
+      timeout_s   = 60
+      authorizer  = false
+      routes      = ["GET /v1/interviews", "GET /v1/interviews/{id}"]
+      storage     = []
+      queues      = ["agent"]
+      schedules   = []
+      reads       = ["models/", "parsed/resumes/", "transcripts/", "scraped/", "indexes/"]
+      writes      = []
+      publishes   = ["evaluate", "scrape"]
+      collections = ["api_keys", "interviews", "turns", "evaluations", "prompts"]
+      secrets     = ["llm"]
+    }
+    optimize = {
+      memory_mb   = 1024
+      timeout_s   = 900
+      authorizer  = false
+      routes      = ["GET /v1/prompts"]
+      storage     = []
+      queues      = ["optimize"]
+      schedules   = [{ name = "optimize-nightly", cron = "0 3 * * *", aws_cron = "cron(0 3 * * ? *)", payload = { window_hours = 24 } }]
+      reads       = ["models/"]
+      writes      = []
+      publishes   = ["optimize"]
+      collections = ["api_keys", "turns", "prompts", "optimize_runs"]
+      secrets     = ["llm"]
+    }
+  }
+}
+
+# Derived views: one element per resource instance, keyed stably.
+locals {
+  routes = merge([
+    for fn, f in local.functions : {
+      for r in f.routes : r => { function = fn, method = split(" ", r)[0], path = split(" ", r)[1] }
+    }
+  ]...)
+
+  # The function answering API Gateway's REQUEST authorizer calls.
+  authorizer_function = one([for fn, f in local.functions : fn if f.authorizer])
+
+  storage_triggers = merge([
+    for fn, f in local.functions : {
+      for i, s in f.storage : "${fn}-${i}" => { function = fn, prefix = s.prefix, suffix = s.suffix }
+    }
+  ]...)
+
+  # Queue name => consuming function. One consumer per queue (the manifest test checks
+  # it): a queue message or push delivery goes to one function.
+  queue_consumers = merge([
+    for fn, f in local.functions : { for q in f.queues : q => fn }
+  ]...)
+
+  schedules = merge([
+    for fn, f in local.functions : {
+      for s in f.schedules : s.name => merge(s, { function = fn })
+    }
+  ]...)
+
+  secret_names = toset(flatten([for f in values(local.functions) : f.secrets]))
+
+  http_functions = toset([for fn, f in local.functions : fn if length(f.routes) > 0])
+}
