@@ -305,13 +305,25 @@ pub(crate) fn too_large(len: usize) -> Error {
         .with_code("credential_too_large")
 }
 
-/// The bearer token of a request, if it carries exactly one `Authorization: Bearer` header.
+/// Where Google API Gateway (ESPv2) puts the caller's original Authorization header.
+pub(crate) const FORWARDED_AUTHORIZATION: &str = "x-forwarded-authorization";
+
+/// The bearer token of a request, if it carries exactly one `Authorization: Bearer` header
+/// (or `X-Forwarded-Authorization`, see below).
 ///
 /// `Ok(None)`: no Authorization header, or one that holds an API key (left to the API-key
 /// verifier). A non-Bearer scheme is "no credential of this kind" so a [`super::Chain`]
 /// may still find an `x-api-key`.
 pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>> {
-    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    // Behind Google API Gateway, the gateway authenticates to Cloud Run with its own token
+    // in Authorization and moves the caller's header here. Either way the token is then
+    // verified in full, so taking it from this header trusts nothing new.
+    let name = if headers.contains_key(FORWARDED_AUTHORIZATION) {
+        http::HeaderName::from_static(FORWARDED_AUTHORIZATION)
+    } else {
+        http::header::AUTHORIZATION
+    };
+    let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else { return Ok(None) };
     if values.next().is_some() {
         return Err(Error::unauthenticated("send exactly one Authorization header").with_code("invalid_credentials"));
@@ -444,6 +456,16 @@ mod tests {
     #[test]
     fn skew_is_capped() {
         assert_eq!(verifier().with_clock_skew(Duration::from_secs(3600)).skew, 300);
+    }
+
+    #[test]
+    fn the_forwarded_header_wins_behind_google_api_gateway() {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::AUTHORIZATION, http::HeaderValue::from_static("Bearer gateway-oidc-token"));
+        h.insert(FORWARDED_AUTHORIZATION, http::HeaderValue::from_static("Bearer caller-id-token"));
+        assert_eq!(bearer(&h).unwrap(), Some("caller-id-token"));
+        h.remove(FORWARDED_AUTHORIZATION);
+        assert_eq!(bearer(&h).unwrap(), Some("gateway-oidc-token"));
     }
 
     #[test]
