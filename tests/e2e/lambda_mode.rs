@@ -78,9 +78,15 @@ async fn schedules_sqs_batches_and_unhandled_payloads() {
     // SQS batch to a function that does not consume queues: every message is reported as
     // a batch item failure, so SQS returns exactly those to the queue (and its DLQ).
     let batch = event("aws/sqs-batch.json");
-    let ids: Vec<String> = batch["Records"].as_array().unwrap().iter().map(|r| r["messageId"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> =
+        batch["Records"].as_array().unwrap().iter().map(|r| r["messageId"].as_str().unwrap().to_string()).collect();
     let Outcome::Response(resp) = api.call(batch).await else { panic!("expected a batch response") };
-    let failed: Vec<String> = resp["batchItemFailures"].as_array().unwrap().iter().map(|f| f["itemIdentifier"].as_str().unwrap().to_string()).collect();
+    let failed: Vec<String> = resp["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(failed, ids);
 
     // S3 event to a function without a storage trigger: an invocation error, not a crash.

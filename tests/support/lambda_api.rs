@@ -102,7 +102,10 @@ async fn next(State(api): State<RuntimeApi>) -> impl IntoResponse {
                 "Lambda-Runtime-Invoked-Function-Arn",
                 "arn:aws:lambda:us-east-1:123456789012:function:catalyst-test".parse().unwrap(),
             );
-            headers.insert("Lambda-Runtime-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1".parse().unwrap());
+            headers.insert(
+                "Lambda-Runtime-Trace-Id",
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1".parse().unwrap(),
+            );
             return (StatusCode::OK, headers, Json(payload));
         }
         // Long poll, as the real API does.
@@ -119,7 +122,8 @@ async fn response(State(api): State<RuntimeApi>, Path(id): Path<String>, body: B
 
 async fn error(State(api): State<RuntimeApi>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-    let error_type = headers.get("Lambda-Runtime-Function-Error-Type").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let error_type =
+        headers.get("Lambda-Runtime-Function-Error-Type").and_then(|v| v.to_str().ok()).map(str::to_string);
     api.inner.lock().unwrap().outcomes.insert(id, Outcome::Error { error_type, body: value });
     api.new_outcome.notify_waiters();
     StatusCode::ACCEPTED
