@@ -8,7 +8,7 @@
 locals {
   max_attempts = 5
 
-  collections = ["api_keys", "interviews", "turns", "evaluations", "prompts", "optimize_runs", "scrape_cache"]
+  collections = ["api_keys", "interviews", "turns", "evaluations", "prompts", "optimize_runs"]
 
   functions = {
     auth = {
@@ -29,12 +29,12 @@ locals {
       memory_mb   = 512
       timeout_s   = 30
       authorizer  = false
-      routes      = []
+      routes      = ["POST /v1/scrape"]
       storage     = []
       queues      = ["scrape"]
       schedules   = []
-      reads       = ["cache/scrape/"]
-      writes      = ["cache/scrape/", "scraped/"]
+      reads       = ["scrape/cache/"]
+      writes      = ["scrape/cache/", "scrape/results/"]
       publishes   = []
       collections = ["api_keys"]
       secrets     = []
@@ -89,7 +89,7 @@ locals {
       storage     = []
       queues      = ["agent"]
       schedules   = []
-      reads       = ["models/", "parsed/resumes/", "transcripts/", "scraped/", "indexes/"]
+      reads       = ["models/", "parsed/resumes/", "transcripts/", "scrape/results/", "indexes/"]
       writes      = []
       publishes   = ["evaluate", "scrape"]
       collections = ["api_keys", "interviews", "turns", "evaluations", "prompts"]
