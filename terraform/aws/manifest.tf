@@ -58,13 +58,13 @@ locals {
       memory_mb   = 2048
       timeout_s   = 300
       authorizer  = false
-      routes      = []
+      routes      = ["POST /v1/transcribe"]
       storage     = [{ prefix = "uploads/audio/", suffix = "" }]
       queues      = []
       schedules   = []
       reads       = ["uploads/audio/", "models/"]
       writes      = ["transcripts/"]
-      publishes   = ["agent", "evaluate"]
+      publishes   = ["transcripts"]
       collections = ["api_keys"]
       secrets     = []
     }
@@ -88,7 +88,7 @@ locals {
       authorizer  = false
       routes      = ["GET /v1/interviews", "GET /v1/interviews/{id}"]
       storage     = []
-      queues      = ["agent"]
+      queues      = ["agent", "transcripts"]
       schedules   = []
       reads       = ["models/", "parsed/resumes/", "transcripts/", "scrape/results/", "indexes/"]
       writes      = []
