@@ -44,7 +44,7 @@ locals {
       memory_mb   = 1024
       timeout_s   = 60
       authorizer  = false
-      routes      = []
+      routes      = ["POST /v1/parse"]
       storage     = [{ prefix = "uploads/resumes/", suffix = "" }]
       queues      = []
       schedules   = []

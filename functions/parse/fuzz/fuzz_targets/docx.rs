@@ -1,0 +1,7 @@
+#![no_main]
+//! Fuzz the docx path end to end.
+
+#[path = "common.rs"]
+mod common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::run(data, None));

@@ -1,0 +1,1786 @@
+//! Sections to JSON Resume (jsonresume.org schema): basics, work, education, skills,
+//! projects, certificates, languages.
+//!
+//! Entries (jobs, degrees) are found the way a reader finds them: a short run of
+//! header lines that carries a date range, followed by bullets or prose. Which header
+//! piece is the company and which the position is decided by vocabulary (job-title
+//! words, company suffixes, institution and degree words in several languages), with
+//! the common "position first" order as the tie-breaker.
+
+use crate::dates::{self, DateRange};
+use crate::sections::{Section, SectionKind};
+use crate::skills::Gazetteer;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Resume {
+    pub basics: Basics,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub work: Vec<Work>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub education: Vec<Education>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills: Vec<Skill>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub projects: Vec<Project>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<Certificate>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<Language>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Basics {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<Profile>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Location {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Profile {
+    pub network: String,
+    pub username: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Work {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    /// Absent with a start date: the position is current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub highlights: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Education {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub institution: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Skill {
+    pub name: String,
+    pub keywords: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Project {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub highlights: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Certificate {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Language {
+    pub language: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fluency: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------
+// Vocabulary
+
+/// Stems of job titles; matched as substrings of lowercase words so German compounds
+/// ("Softwareentwicklerin") match too.
+const TITLE_STEMS: &[&str] = &[
+    "engineer",
+    "developer",
+    "programmer",
+    "entwickler",
+    "leider",
+    "projectmanager",
+    "ingenieur",
+    "ingénieur",
+    "ingeniero",
+    "ingeniera",
+    "engenheir",
+    "manager",
+    "leiter",
+    "analyst",
+    "analista",
+    "consultant",
+    "berater",
+    "consultor",
+    "designer",
+    "architect",
+    "architekt",
+    "scientist",
+    "intern",
+    "praktikant",
+    "werkstudent",
+    "stagiaire",
+    "becari",
+    "estagiári",
+    "stagiair",
+    "director",
+    "directeur",
+    "directrice",
+    "diretor",
+    "diretora",
+    "head of",
+    "lead",
+    "specialist",
+    "spezialist",
+    "spécialiste",
+    "especialista",
+    "officer",
+    "administrator",
+    "administrateur",
+    "technician",
+    "techniker",
+    "teacher",
+    "lehrer",
+    "professor",
+    "nurse",
+    "accountant",
+    "coordinator",
+    "koordinator",
+    "coordinador",
+    "coordenador",
+    "assistant",
+    "assistent",
+    "associate",
+    "representative",
+    "founder",
+    "gründer",
+    "fondateur",
+    "fundador",
+    "cto",
+    "ceo",
+    "cfo",
+    "coo",
+    "vp ",
+    "vice president",
+    "president",
+    "chef de projet",
+    "responsable",
+    "développeu",
+    "developpeu",
+    "desarrollador",
+    "desarrolladora",
+    "desenvolvedor",
+    "programador",
+    "programmeur",
+    "ontwikkelaar",
+    "medewerker",
+    "adviseur",
+    "product owner",
+    "scrum master",
+    "researcher",
+    "forscher",
+    "chercheu",
+    "investigador",
+    "pesquisador",
+    "onderzoeker",
+    "devops",
+    "full stack",
+    "fullstack",
+    "full-stack",
+    "backend",
+    "back-end",
+    "frontend",
+    "front-end",
+    "junior",
+    "senior",
+    "staff ",
+    "principal",
+    "gerente",
+    "jefe",
+    "supervisor",
+    "trainee",
+    "apprentice",
+    "auszubildende",
+    "sachbearbeiter",
+    "referent",
+    "editor",
+    "writer",
+    "recruiter",
+    "product",
+    "marketing",
+    "sales",
+    "support",
+    "tester",
+    "qa ",
+    "sre",
+    "geschäftsführer",
+    "owner",
+    "partner",
+    "freelance",
+    "freiberuf",
+    "auxiliar",
+    "técnico",
+    "tecnico",
+    "beheerder",
+    "teamlead",
+    "team lead",
+    "tech lead",
+    "lecturer",
+    "dozent",
+    "tutor",
+    "doctor",
+    "arzt",
+    "pharmacist",
+    "chemist",
+    "operator",
+    "clerk",
+    "agent",
+    "executive",
+    "controller",
+    "economist",
+    "lawyer",
+    "anwalt",
+    "avocat",
+    "abogad",
+];
+
+const COMPANY_SUFFIXES: &[&str] = &[
+    "gmbh",
+    "ag",
+    "se",
+    "kg",
+    "ohg",
+    "ug",
+    "e.v.",
+    "inc",
+    "inc.",
+    "llc",
+    "llp",
+    "ltd",
+    "ltd.",
+    "limited",
+    "plc",
+    "corp",
+    "corp.",
+    "corporation",
+    "co.",
+    "company",
+    "group",
+    "gruppe",
+    "groupe",
+    "grupo",
+    "s.a.",
+    "sa",
+    "s.a.s.",
+    "sas",
+    "sarl",
+    "s.l.",
+    "sl",
+    "s.r.l.",
+    "srl",
+    "spa",
+    "s.p.a.",
+    "b.v.",
+    "bv",
+    "n.v.",
+    "nv",
+    "ltda",
+    "ltda.",
+    "pty",
+    "lda",
+    "lda.",
+    "oy",
+    "ab",
+    "a/s",
+    "asa",
+    "kk",
+    "technologies",
+    "technology",
+    "tech",
+    "labs",
+    "lab",
+    "systems",
+    "solutions",
+    "consulting",
+    "bank",
+    "banco",
+    "banque",
+    "software",
+    "studio",
+    "studios",
+    "agency",
+    "agentur",
+    "partners",
+    "holding",
+    "holdings",
+    "ventures",
+    "digital",
+    "media",
+    "services",
+    "networks",
+    "germany",
+    "deutschland",
+    "france",
+    "brasil",
+    "españa",
+    "nederland",
+    "international",
+    "global",
+    "health",
+    "hospital",
+    "klinikum",
+    "foundation",
+    "stiftung",
+    "airlines",
+    "motors",
+    "energy",
+    "telecom",
+    "pharma",
+];
+
+const INSTITUTION_WORDS: &[&str] = &[
+    "university",
+    "universität",
+    "universitat",
+    "université",
+    "universite",
+    "universidad",
+    "universidade",
+    "universiteit",
+    "università",
+    "universita",
+    "college",
+    "school",
+    "schule",
+    "hochschule",
+    "fachhochschule",
+    "institute",
+    "institut",
+    "instituto",
+    "istituto",
+    "école",
+    "ecole",
+    "escola",
+    "escuela",
+    "academy",
+    "akademie",
+    "academia",
+    "polytechnic",
+    "politecnico",
+    "politécnica",
+    "politecnica",
+    "polytechnique",
+    "eth",
+    "epfl",
+    "iit",
+    "lycée",
+    "lycee",
+    "gymnasium",
+    "hogeschool",
+    "conservatory",
+    "faculdade",
+    "facultad",
+    "faculté",
+    "faculty",
+    "insa",
+    "hec",
+    "essec",
+    "sorbonne",
+    "tu",
+    "rwth",
+    "kit",
+    "mit",
+    "ucl",
+    "lse",
+    "usp",
+    "unicamp",
+    "ufrj",
+    "ufmg",
+    "uva",
+    "tu delft",
+    "seminar",
+    "bootcamp",
+    "campus",
+    "uni",
+    "centro universitário",
+];
+
+const DEGREE_WORDS: &[&str] = &[
+    "bachelor",
+    "master",
+    "b.sc.",
+    "b.sc",
+    "m.sc.",
+    "m.sc",
+    "bsc",
+    "msc",
+    "b.a.",
+    "m.a.",
+    "ba",
+    "ma",
+    "mba",
+    "phd",
+    "ph.d.",
+    "ph.d",
+    "doctorate",
+    "doctor",
+    "dr.",
+    "diplom",
+    "diploma",
+    "diplôme",
+    "diplome",
+    "licence",
+    "licenciatura",
+    "licenciado",
+    "licenciada",
+    "grado",
+    "máster",
+    "mestrado",
+    "mestre",
+    "bacharelado",
+    "bacharel",
+    "doutorado",
+    "doctorado",
+    "ingénieur",
+    "abitur",
+    "baccalauréat",
+    "baccalaureat",
+    "bac",
+    "a-levels",
+    "a levels",
+    "gcse",
+    "hbo",
+    "wo",
+    "associate",
+    "b.tech",
+    "m.tech",
+    "btech",
+    "mtech",
+    "b.e.",
+    "m.e.",
+    "b.eng",
+    "m.eng",
+    "beng",
+    "meng",
+    "laurea",
+    "staatsexamen",
+    "magister",
+    "tecnólogo",
+    "tecnologo",
+    "técnico",
+    "tecnico",
+    "mba",
+    "llb",
+    "llm",
+    "ll.b.",
+    "ll.m.",
+    "bs",
+    "ms",
+    "b.s.",
+    "m.s.",
+    "associate's",
+    "bachelor's",
+    "master's",
+    "postgraduate",
+    "senior secondary",
+    "higher secondary",
+    "ssc",
+    "hsc",
+    "pós-graduação",
+    "pos-graduacao",
+    "especialização",
+    "doctoraat",
+    "propedeuse",
+    "mbo",
+    "fachinformatiker",
+    "ausbildung",
+    "certificate",
+    "hnd",
+    "dut",
+    "bts",
+    "cfc",
+    "matura",
+    "maturité",
+];
+
+const NAME_PARTICLES: &[&str] = &[
+    "von", "van", "de", "da", "das", "do", "dos", "der", "den", "del", "della", "la", "le", "du", "di", "bin", "al",
+    "y", "e", "ten", "ter", "zu",
+];
+
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}").expect("email")
+});
+static PROFILE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:https?://)?(?:www\.|[a-z]{2}\.)?(linkedin\.com/in|github\.com|gitlab\.com|xing\.com/profile|twitter\.com|x\.com|stackoverflow\.com/users|behance\.net|dribbble\.com|medium\.com)/([A-Za-z0-9_\-.%]+(?:/[A-Za-z0-9_\-.%]+)?)")
+        .expect("profile")
+});
+static URL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:https?://[^\s<>()|,]+|www\.[^\s<>()|,]+|[a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.(?:dev|io|me|com|net|org|de|fr|nl|es|pt|br|uk|app|page|site|tech|eu|ch|at|be|it|ca|in|info)(?:/[^\s<>()|,]*)?)")
+        .expect("url")
+});
+static PHONE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:\+|\b00|\()?\d[\d\s().\-/]{5,22}\d").expect("phone"));
+static SCORE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:c?gpa|grade|final grade|note|abschlussnote|nota|média|media|mention|cijfer|score|percentage)\s*[:=]?\s*([0-9][0-9.,]*(?:\s*/\s*[0-9.,]+)?%?|[a-zà-ü ]{3,25})|(summa cum laude|magna cum laude|cum laude|first class honours|first-class honours|upper second|with distinction|with honou?rs|mit auszeichnung|avec mention [a-zé ]+|très bien|bien)")
+        .expect("score")
+});
+
+// ---------------------------------------------------------------------------------
+// Line helpers
+
+const BULLETS: &[char] = &['•', '●', '▪', '■', '◦', '○', '·', '-', '*', '–', '►', '✓', '➢', '❖', '◆', '→', '>', '+'];
+
+fn is_bullet(line: &str) -> bool {
+    let t = line.trim_start();
+    let mut chars = t.chars();
+    match chars.next() {
+        Some(c) if BULLETS.contains(&c) => {
+            matches!(c, '•' | '●' | '▪' | '■' | '◦' | '○' | '►' | '✓' | '➢' | '❖' | '◆') || chars.next() == Some(' ')
+        }
+        _ => false,
+    }
+}
+
+fn strip_bullet(line: &str) -> String {
+    let t = line.trim();
+    if is_bullet(t) { t.trim_start_matches(BULLETS).trim().to_string() } else { t.to_string() }
+}
+
+fn word_count(s: &str) -> usize {
+    s.split_whitespace().count()
+}
+
+fn has_title_word(s: &str) -> usize {
+    let l = format!("{} ", s.to_lowercase());
+    TITLE_STEMS.iter().filter(|w| l.contains(*w)).count()
+}
+
+fn tokens_lower(s: &str) -> Vec<String> {
+    s.to_lowercase()
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn company_score(s: &str) -> usize {
+    let toks = tokens_lower(s);
+    let mut n = toks.iter().filter(|t| COMPANY_SUFFIXES.contains(&t.as_str())).count();
+    if s.contains('&') || s.contains(" & Co") {
+        n += 1;
+    }
+    n
+}
+
+fn institution_score(s: &str) -> usize {
+    let l = s.to_lowercase();
+    let toks = tokens_lower(s);
+    INSTITUTION_WORDS
+        .iter()
+        .filter(|w| if w.len() <= 4 { toks.iter().any(|t| t == *w) } else { l.contains(*w) })
+        .count()
+}
+
+fn degree_score(s: &str) -> usize {
+    let l = s.to_lowercase();
+    let toks = tokens_lower(s);
+    DEGREE_WORDS
+        .iter()
+        .filter(|w| {
+            if w.len() <= 4 || w.contains('.') {
+                toks.iter().any(|t| t == *w || t.trim_end_matches([',', ';', ':']) == **w)
+            } else {
+                l.contains(*w)
+            }
+        })
+        .count()
+}
+
+// ---------------------------------------------------------------------------------
+// Entries: header lines with dates, then body lines
+
+#[derive(Debug, Default)]
+struct Entry {
+    header: Vec<String>,
+    dates: Option<DateRange>,
+    body: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum LineKind {
+    Blank,
+    Bullet,
+    Long,
+    Short { dated: bool },
+}
+
+fn classify(lines: &[String]) -> Vec<LineKind> {
+    let mut kinds: Vec<LineKind> = Vec::with_capacity(lines.len());
+    let dated_line = |t: &str| {
+        !is_bullet(t)
+            && dates::find_range(t).is_some_and(|r| dates::is_range(&r) || word_count(t) <= 6)
+            && word_count(t) <= 20
+    };
+    for (i, l) in lines.iter().enumerate() {
+        // A line followed by a date line is an entry header, never a wrapped bullet.
+        let next_dated = lines.get(i + 1).is_some_and(|n| dated_line(n.trim()));
+        let t = l.trim();
+        let kind = if t.is_empty() {
+            LineKind::Blank
+        } else if is_bullet(t) {
+            LineKind::Bullet
+        } else {
+            let dated = dates::find_range(t).is_some_and(|r| dates::is_range(&r) || word_count(t) <= 6);
+            let wc = word_count(t);
+            let last = t.split_whitespace().last().unwrap_or("").to_lowercase();
+            let sentence = wc >= 4 && t.ends_with('.') && !COMPANY_SUFFIXES.contains(&last.as_str());
+            // "Institution — Degree, year, GPA" is long but structured, not prose.
+            let structured =
+                [" | ", " — ", " – ", " · "].iter().any(|sep| t.contains(sep)) && !t.ends_with('.') && wc <= 25;
+            let long = (wc > 12 && !structured) || sentence;
+            if dated && word_count(t) <= 20 {
+                LineKind::Short { dated: true }
+            } else if long {
+                LineKind::Long
+            } else {
+                // A wrapped bullet: follows a bullet line directly, and either starts in
+                // lowercase or the bullet before did not end a sentence.
+                let prev = (i > 0).then(|| (&kinds[i - 1], lines[i - 1].trim()));
+                match prev {
+                    Some((LineKind::Bullet, p))
+                        if !next_dated && (t.starts_with(char::is_lowercase) || !p.ends_with(['.', '!', '?'])) =>
+                    {
+                        LineKind::Bullet
+                    }
+                    Some((LineKind::Long, p))
+                        if !next_dated && (t.starts_with(char::is_lowercase) || !p.ends_with(['.', '!', '?', ':'])) =>
+                    {
+                        LineKind::Long
+                    }
+                    _ => LineKind::Short { dated: false },
+                }
+            }
+        };
+        kinds.push(kind);
+    }
+    kinds
+}
+
+fn entries(text: &str) -> Vec<Entry> {
+    let lines: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+    let kinds = classify(&lines);
+    // Runs of consecutive short lines.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if matches!(kinds[i], LineKind::Short { .. }) {
+            let s = i;
+            while i < lines.len() && matches!(kinds[i], LineKind::Short { .. }) {
+                i += 1;
+            }
+            runs.push((s, i));
+        } else {
+            i += 1;
+        }
+    }
+    let dated = |r: &(usize, usize)| (r.0..r.1).any(|k| kinds[k] == LineKind::Short { dated: true });
+    let any_dates = runs.iter().any(dated);
+    // Split runs holding several dated lines into one run per entry.
+    let mut split_runs: Vec<(usize, usize)> = Vec::new();
+    for r in runs {
+        let dated_lines: Vec<usize> = (r.0..r.1).filter(|k| kinds[*k] == LineKind::Short { dated: true }).collect();
+        if dated_lines.len() <= 1 {
+            split_runs.push(r);
+            continue;
+        }
+        let date_first = dated_lines[0] == r.0;
+        let mut start = r.0;
+        for (n, d) in dated_lines.iter().enumerate() {
+            if date_first {
+                if n > 0 {
+                    split_runs.push((start, *d));
+                    start = *d;
+                }
+            } else if n + 1 < dated_lines.len() {
+                split_runs.push((start, d + 1));
+                start = d + 1;
+            }
+        }
+        split_runs.push((start, r.1));
+    }
+    // Which runs start entries.
+    let mut starts: Vec<bool> = split_runs.iter().map(|r| !any_dates || dated(r)).collect();
+    // A dateless run right before a dated one (only blanks between) is that entry's header.
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    let mut merged_starts: Vec<bool> = Vec::new();
+    let mut k = 0;
+    while k < split_runs.len() {
+        let r = split_runs[k];
+        if !starts[k] && k + 1 < split_runs.len() && starts[k + 1] {
+            let gap_blank = (r.1..split_runs[k + 1].0).all(|x| kinds[x] == LineKind::Blank);
+            let next_date_first = kinds[split_runs[k + 1].0] == LineKind::Short { dated: true };
+            if gap_blank && next_date_first && split_runs[k + 1].0 - r.1 <= 1 && r.1 - r.0 <= 3 {
+                merged.push((r.0, split_runs[k + 1].1));
+                merged_starts.push(true);
+                starts[k + 1] = false;
+                k += 2;
+                continue;
+            }
+        }
+        merged.push(r);
+        merged_starts.push(starts[k]);
+        k += 1;
+    }
+    let mut out: Vec<Entry> = Vec::new();
+    let mut cursor = 0usize;
+    let mut pending_body: Vec<String> = Vec::new();
+    for (r, is_start) in merged.iter().zip(merged_starts) {
+        // Lines between the previous run and this one are body of the previous entry.
+        for l in &lines[cursor..r.0] {
+            if !l.is_empty() {
+                pending_body.push(l.clone());
+            }
+        }
+        cursor = r.1;
+        if is_start {
+            if let Some(last) = out.last_mut() {
+                last.body.append(&mut pending_body);
+            }
+            pending_body.clear();
+            let mut e = Entry::default();
+            for l in &lines[r.0..r.1] {
+                if e.dates.is_none()
+                    && let Some(d) = dates::find_range(l)
+                {
+                    let rest = format!("{} {}", &l[..d.span.0], &l[d.span.1..]);
+                    e.dates = Some(d);
+                    let rest = clean_piece(&rest);
+                    if !rest.is_empty() {
+                        e.header.push(rest);
+                    }
+                    continue;
+                }
+                e.header.push(l.clone());
+            }
+            out.push(e);
+        } else {
+            pending_body.extend(lines[r.0..r.1].iter().cloned());
+        }
+    }
+    for l in &lines[cursor..] {
+        if !l.is_empty() {
+            pending_body.push(l.clone());
+        }
+    }
+    if let Some(last) = out.last_mut() {
+        last.body.append(&mut pending_body);
+    }
+    // No header-like line at all: each line that is not a bullet is an entry.
+    if out.is_empty() {
+        for (l, k) in lines.iter().zip(&kinds) {
+            if *k == LineKind::Long && word_count(l) <= 30 {
+                let mut e = Entry::default();
+                if let Some(d) = dates::find_range(l) {
+                    let rest = clean_piece(&format!("{} {}", &l[..d.span.0], &l[d.span.1..]));
+                    e.dates = Some(d);
+                    e.header.push(rest);
+                } else {
+                    e.header.push(l.clone());
+                }
+                out.push(e);
+            } else if let Some(last) = out.last_mut()
+                && !l.is_empty()
+            {
+                last.body.push(l.clone());
+            }
+        }
+    }
+    // A date alone on its line with the details in one long line after it (table
+    // layouts): that line is the header.
+    for e in &mut out {
+        if e.header.is_empty() && e.body.first().is_some_and(|l| !is_bullet(l)) {
+            let first = e.body.remove(0);
+            e.header.push(first);
+        }
+    }
+    out
+}
+
+/// Trim separators and filler left around a piece after removing dates.
+fn clean_piece(s: &str) -> String {
+    let seps: &[char] = &['|', '•', '·', ',', '–', '—', '-', ':', ';', '(', ')', '[', ']', '/', ' ', '*', '_'];
+    let t = s.trim_matches(seps).trim();
+    // "(2019 – 2021)" leaves "()" pairs, and empty separators between spaces.
+    let t = t.replace("()", "").replace("  ", " ");
+    let t = t.trim_matches(seps).trim();
+    let lower = t.to_lowercase();
+    for w in ["since", "seit", "depuis", "desde", "sinds", "from", "von"] {
+        if lower == w {
+            return String::new();
+        }
+    }
+    t.to_string()
+}
+
+/// Pieces of header lines: split on strong separators; comma pieces after the first are
+/// "secondary" (usually a location).
+#[derive(Debug, Clone)]
+struct Piece {
+    text: String,
+    secondary: bool,
+}
+
+fn pieces(header: &[String]) -> (Vec<Piece>, Option<(String, String)>) {
+    let mut out = Vec::new();
+    let mut at_pair = None;
+    for line in header {
+        let line = line.trim_start_matches('#').trim();
+        let line = line.replace("**", "").replace("__", "");
+        for part in split_strong(&line) {
+            let part = clean_piece(&part);
+            if part.is_empty() {
+                continue;
+            }
+            // "Engineer at Acme", "Entwicklerin bei Otto", "Ingénieur chez X", "Desarrollador en Y".
+            // A comma says the line is "position, company" already ("Stagiaire en
+            // analyse, BNP Paribas"), where " en " is no separator.
+            if at_pair.is_none() && !part.contains(',') {
+                let mut found = false;
+                for sep in [" at ", " @ ", " bei ", " chez ", " en ", " em ", " bij ", " presso ", " für "] {
+                    if let Some((a, b)) = part.split_once(sep)
+                        && has_title_word(a) > 0
+                        && !b.trim().is_empty()
+                    {
+                        at_pair = Some((clean_piece(a), clean_piece(b)));
+                        found = true;
+                        break;
+                    }
+                }
+                if found {
+                    continue;
+                }
+            }
+            let comma: Vec<&str> = split_commas(&part);
+            for (i, c) in comma.iter().enumerate() {
+                let c = clean_piece(c);
+                if !c.is_empty() {
+                    out.push(Piece { text: c, secondary: i > 0 });
+                }
+            }
+        }
+    }
+    (out, at_pair)
+}
+
+fn split_strong(line: &str) -> Vec<String> {
+    let mut parts = vec![line.to_string()];
+    for sep in [" | ", "|", " • ", " · ", " — ", " – ", " - ", "\t", "  "] {
+        parts = parts.iter().flat_map(|p| p.split(sep).map(str::to_string).collect::<Vec<_>>()).collect();
+    }
+    parts
+}
+
+/// Split on commas, but not before a company suffix ("Acme, Inc.") or inside parentheses.
+fn split_commas(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut depth = 0i32;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth <= 0 => {
+                let next = s[i + 1..].trim_start().to_lowercase();
+                let suffix = COMPANY_SUFFIXES
+                    .iter()
+                    .take(20)
+                    .any(|w| next == *w || next.starts_with(&format!("{w} ")) || next.starts_with(&format!("{w}.")));
+                if !suffix {
+                    out.push(&s[start..i]);
+                    start = i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+fn work_entry(e: &Entry) -> Work {
+    let (ps, at_pair) = pieces(&e.header);
+    let mut w = Work::default();
+    if let Some(d) = &e.dates {
+        w.start_date = d.start.clone();
+        w.end_date = if d.open { None } else { d.end.clone() };
+    }
+    let mut used = vec![false; ps.len()];
+    if let Some((p, c)) = at_pair {
+        w.position = Some(p);
+        w.name = Some(c);
+    } else {
+        let best = |score: &dyn Fn(&str) -> usize, used: &[bool], only_primary: bool| {
+            ps.iter()
+                .enumerate()
+                .filter(|(i, p)| !used[*i] && (!only_primary || !p.secondary))
+                .map(|(i, p)| (score(&p.text), i))
+                .filter(|(s, _)| *s > 0)
+                .max_by_key(|(s, i)| (*s, std::cmp::Reverse(*i)))
+                .map(|(_, i)| i)
+        };
+        let pos = best(&|t: &str| has_title_word(t), &used, true)
+            .or_else(|| best(&|t: &str| has_title_word(t), &used, false));
+        if let Some(i) = pos {
+            used[i] = true;
+        }
+        let comp = best(&company_score, &used, false);
+        if let Some(i) = comp {
+            used[i] = true;
+        }
+        let first_free = |used: &[bool], primary: bool| {
+            ps.iter().enumerate().find(|(i, p)| !used[*i] && (!primary || !p.secondary)).map(|(i, _)| i)
+        };
+        let (pos, comp) = match (pos, comp) {
+            (Some(p), Some(c)) => (Some(p), Some(c)),
+            (Some(p), None) => {
+                let c = first_free(&used, true).or_else(|| first_free(&used, false));
+                if let Some(c) = c {
+                    used[c] = true;
+                }
+                (Some(p), c)
+            }
+            (None, Some(c)) => {
+                let p = first_free(&used, true);
+                if let Some(p) = p {
+                    used[p] = true;
+                }
+                (p, Some(c))
+            }
+            (None, None) => {
+                let p = first_free(&used, true);
+                if let Some(p) = p {
+                    used[p] = true;
+                }
+                let c = first_free(&used, true).or_else(|| first_free(&used, false));
+                if let Some(c) = c {
+                    used[c] = true;
+                }
+                (p, c)
+            }
+        };
+        w.position = pos.map(|i| ps[i].text.clone());
+        w.name = comp.map(|i| ps[i].text.clone());
+    }
+    let rest: Vec<String> = ps
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| !used.get(*i).copied().unwrap_or(true) && word_count(&p.text) <= 4)
+        .map(|(_, p)| p.text.clone())
+        .collect();
+    if !rest.is_empty() {
+        w.location = Some(rest.join(", "));
+    }
+    let (highlights, summary) = body(&e.body);
+    w.highlights = highlights;
+    w.summary = summary;
+    w
+}
+
+fn body(lines: &[String]) -> (Vec<String>, Option<String>) {
+    let mut highlights: Vec<String> = Vec::new();
+    let mut prose: Vec<String> = Vec::new();
+    let mut last_bullet = false;
+    for l in lines {
+        if is_bullet(l) {
+            highlights.push(strip_bullet(l));
+            last_bullet = true;
+        } else if last_bullet && let Some(h) = highlights.last_mut() {
+            // Continuation of a wrapped bullet.
+            h.push(' ');
+            h.push_str(l.trim());
+        } else {
+            prose.push(l.trim().to_string());
+        }
+    }
+    let summary = (!prose.is_empty()).then(|| prose.join(" "));
+    (highlights, summary)
+}
+
+fn education_entry(e: &Entry) -> Education {
+    let (ps, _) = pieces(&e.header);
+    let mut ed = Education::default();
+    if let Some(d) = &e.dates {
+        if dates::is_range(d) {
+            ed.start_date = d.start.clone();
+            ed.end_date = if d.open { None } else { d.end.clone() };
+        } else {
+            ed.end_date = d.start.clone();
+        }
+    }
+    let mut used = vec![false; ps.len()];
+    let inst = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (institution_score(&p.text).saturating_sub(degree_score(&p.text)), i))
+        .filter(|(s, _)| *s > 0)
+        .max_by_key(|(s, i)| (*s, std::cmp::Reverse(*i)))
+        .map(|(_, i)| i);
+    if let Some(i) = inst {
+        used[i] = true;
+    }
+    let degree = ps
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !used[*i])
+        .map(|(i, p)| (degree_score(&p.text), i))
+        .filter(|(s, _)| *s > 0)
+        .max_by_key(|(s, i)| (*s, std::cmp::Reverse(*i)))
+        .map(|(_, i)| i);
+    if let Some(i) = degree {
+        used[i] = true;
+        let (st, area) = split_degree(&ps[i].text);
+        ed.study_type = Some(st);
+        ed.area = area;
+        // "Master of Science, Informatik": the area follows as a comma piece.
+        if ed.area.is_none()
+            && let Some(next) = ps.get(i + 1)
+            && next.secondary
+            && !used[i + 1]
+            && institution_score(&next.text) == 0
+            && SCORE.find(&next.text).is_none()
+        {
+            ed.area = Some(next.text.clone());
+            used[i + 1] = true;
+        }
+    }
+    let inst = inst.or_else(|| {
+        let i = ps
+            .iter()
+            .enumerate()
+            .find(|(i, p)| !used[*i] && !p.secondary && SCORE.find(&p.text).is_none())
+            .map(|(i, _)| i);
+        if let Some(i) = i {
+            used[i] = true;
+        }
+        i
+    });
+    ed.institution = inst.map(|i| ps[i].text.clone());
+    let all: String = e.header.iter().chain(e.body.iter()).cloned().collect::<Vec<_>>().join("\n");
+    if let Some(c) = SCORE.captures(&all) {
+        let s = c.get(1).or(c.get(2)).map(|m| m.as_str().trim().to_string()).filter(|s| !s.is_empty());
+        ed.score = s;
+    }
+    ed
+}
+
+/// "Master of Science in Computer Science" → ("Master of Science", "Computer Science");
+/// "MSc Data Science" → ("MSc", "Data Science"); "Licenciatura en Informática" →
+/// ("Licenciatura", "Informática").
+fn split_degree(s: &str) -> (String, Option<String>) {
+    let s = s.trim();
+    for sep in [" in ", " en ", " em ", " im ", " in der ", " – ", " - ", ": ", " ("] {
+        if let Some((a, b)) = s.split_once(sep) {
+            let b = b.trim_end_matches(')').trim();
+            if degree_score(a) > 0 && !b.is_empty() {
+                return (a.trim().to_string(), Some(b.to_string()));
+            }
+        }
+    }
+    let words: Vec<&str> = s.split_whitespace().collect();
+    if words.len() >= 2 {
+        let first = words[0].to_lowercase();
+        // "Master Informatiekunde", "MSc Data Science", "Licence Mathématiques": the
+        // degree word, then the field.
+        let first_is_degree = DEGREE_WORDS.contains(&first.trim_end_matches(','));
+        let of_pattern = words
+            .get(1)
+            .is_some_and(|w| ["of", "de", "der", "in", "en", "em", "degree"].contains(&w.to_lowercase().as_str()));
+        if first_is_degree && !of_pattern {
+            return (words[0].to_string(), Some(words[1..].join(" ")));
+        }
+    }
+    (s.to_string(), None)
+}
+
+// ---------------------------------------------------------------------------------
+// Basics
+
+fn find_email(text: &str) -> Option<String> {
+    EMAIL.find(text).map(|m| m.as_str().trim_end_matches('.').to_string())
+}
+
+fn find_profiles(text: &str) -> Vec<Profile> {
+    let mut out: Vec<Profile> = Vec::new();
+    for c in PROFILE.captures_iter(text) {
+        let host = c[1].to_lowercase();
+        let user = c[2].trim_end_matches(['/', '.']).to_string();
+        let network = match host.as_str() {
+            h if h.starts_with("linkedin") => "LinkedIn",
+            h if h.starts_with("github") => "GitHub",
+            h if h.starts_with("gitlab") => "GitLab",
+            h if h.starts_with("xing") => "XING",
+            h if h.starts_with("twitter") || h.starts_with("x.com") => "X",
+            h if h.starts_with("stackoverflow") => "Stack Overflow",
+            h if h.starts_with("behance") => "Behance",
+            h if h.starts_with("dribbble") => "Dribbble",
+            _ => "Medium",
+        };
+        // Repository links (github.com/user/repo) name the user first.
+        let username = user.split('/').next().unwrap_or(&user).to_string();
+        if username.is_empty() || out.iter().any(|p| p.network == network) {
+            continue;
+        }
+        let url =
+            format!("https://{}/{}", host, if network == "Stack Overflow" { user.clone() } else { username.clone() });
+        out.push(Profile { network: network.to_string(), username, url });
+    }
+    out
+}
+
+fn find_url(text: &str, email: Option<&str>) -> Option<String> {
+    for m in URL.find_iter(text) {
+        let u = m.as_str().trim_end_matches(['.', ')', ';']);
+        let lower = u.to_lowercase();
+        let before = text[..m.start()].chars().next_back();
+        if before == Some('@') || before == Some('.') || email.is_some_and(|e| e.to_lowercase().contains(&lower)) {
+            continue;
+        }
+        if PROFILE.is_match(u) || lower.contains("linkedin.") || lower.contains("github.") {
+            continue;
+        }
+        // Bare "Node.js"-like tokens are skills, not sites.
+        if !lower.starts_with("http") && !lower.starts_with("www.") && !lower.contains('/') {
+            let tld = lower.rsplit('.').next().unwrap_or("");
+            if ["js", "net"].contains(&tld) || u.chars().next().is_some_and(|c| c.is_uppercase()) {
+                continue;
+            }
+        }
+        return Some(if lower.starts_with("http") { u.to_string() } else { format!("https://{u}") });
+    }
+    None
+}
+
+const PHONE_WORDS: &[&str] = &[
+    "tel",
+    "phone",
+    "mobile",
+    "mobil",
+    "handy",
+    "cell",
+    "tél",
+    "téléphone",
+    "portable",
+    "teléfono",
+    "telefone",
+    "celular",
+    "telefoon",
+    "mob",
+    "☎",
+    "📞",
+    "fon",
+];
+
+fn find_phone(text: &str) -> Option<String> {
+    let mut fallback = None;
+    for line in text.lines() {
+        let lower = line.to_lowercase();
+        let keyword = PHONE_WORDS.iter().any(|w| lower.contains(w));
+        for m in PHONE.find_iter(line) {
+            let cand = m.as_str().trim();
+            let digits = cand.chars().filter(|c| c.is_ascii_digit()).count();
+            if !(7..=15).contains(&digits) {
+                continue;
+            }
+            // Date ranges ("2016 - 2020", "10/2014 – 08/2016") are not phone numbers.
+            if dates::find_range(cand).is_some_and(|r| dates::is_range(&r)) && !cand.starts_with('+') {
+                continue;
+            }
+            let groups: Vec<&str> = cand.split(|c: char| !c.is_ascii_digit()).filter(|g| !g.is_empty()).collect();
+            let yearish =
+                groups.iter().filter(|g| g.len() == 4 && (g.starts_with("19") || g.starts_with("20"))).count();
+            let intl = cand.starts_with('+') || cand.starts_with("00") || cand.starts_with('(');
+            if intl || keyword {
+                return Some(cand.to_string());
+            }
+            if yearish == 0 && fallback.is_none() && groups.len() >= 2 {
+                fallback = Some(cand.to_string());
+            }
+        }
+    }
+    fallback
+}
+
+fn looks_like_name(line: &str) -> bool {
+    let t = line.trim();
+    if t.is_empty() || t.chars().count() > 50 || t.contains('@') || t.chars().any(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let lower = t.to_lowercase();
+    for bad in
+        ["curriculum", "vitae", "lebenslauf", "resume", "résumé", "cv", "http", "www.", "page", "seite", "página"]
+    {
+        if lower.split(|c: char| !c.is_alphanumeric() && c != '.').any(|w| w == bad) || lower.contains("http") {
+            return false;
+        }
+    }
+    let words: Vec<&str> = t.split_whitespace().collect();
+    if words.is_empty() || words.len() > 5 {
+        return false;
+    }
+    if crate::sections::heading_kind(t).is_some()
+        || has_title_word(t) > 0
+        || company_score(t) > 0
+        || institution_score(t) > 0
+    {
+        return false;
+    }
+    words.iter().all(|w| {
+        let w = w.trim_matches(|c: char| c == ',' || c == '.');
+        if NAME_PARTICLES.contains(&w.to_lowercase().as_str()) {
+            return true;
+        }
+        w.chars().next().is_some_and(|c| c.is_uppercase())
+            && w.chars().all(|c| c.is_alphabetic() || c == '-' || c == '\'' || c == '’' || c == '.')
+    })
+}
+
+fn title_case(s: &str) -> String {
+    if s.chars().any(|c| c.is_lowercase()) {
+        return s.to_string();
+    }
+    s.split(' ')
+        .map(|w| {
+            let mut out = String::new();
+            let mut up = true;
+            for c in w.chars() {
+                if up {
+                    out.extend(c.to_uppercase());
+                } else {
+                    out.extend(c.to_lowercase());
+                }
+                up = c == '-' || c == '\'';
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The candidate's name: a name-shaped line near the top, preferring one whose words
+/// appear in the e-mail address; a name broken over two lines is joined.
+fn find_name(lines: &[&str], email: Option<&str>) -> Option<(String, usize)> {
+    let local = email.map(|e| e.split('@').next().unwrap_or("").to_lowercase()).unwrap_or_default();
+    let fold = |s: &str| -> String {
+        s.to_lowercase()
+            .chars()
+            .map(|c| match c {
+                'ä' | 'á' | 'à' | 'â' | 'ã' => 'a',
+                'ö' | 'ó' | 'ò' | 'ô' | 'õ' => 'o',
+                'ü' | 'ú' | 'ù' | 'û' => 'u',
+                'é' | 'è' | 'ê' | 'ë' => 'e',
+                'í' | 'ì' | 'î' | 'ï' => 'i',
+                'ç' => 'c',
+                'ñ' => 'n',
+                'ß' => 's',
+                c => c,
+            })
+            .collect()
+    };
+    let mut candidates: Vec<(String, usize, usize)> = Vec::new(); // (name, line index, score)
+    for (i, l) in lines.iter().enumerate().take(20) {
+        let l = l.trim().trim_start_matches('#').trim();
+        let l = l
+            .strip_prefix("Name:")
+            .or_else(|| l.strip_prefix("Nom :"))
+            .or_else(|| l.strip_prefix("Nombre:"))
+            .unwrap_or(l)
+            .trim();
+        if !looks_like_name(l) {
+            continue;
+        }
+        let mut name = l.to_string();
+        // "Katharina" / "Weiß" on two lines (large type in a narrow column).
+        if word_count(l) == 1
+            && let Some(next) = lines.get(i + 1)
+            && looks_like_name(next)
+            && word_count(next) <= 2
+        {
+            name = format!("{} {}", l, next.trim());
+        }
+        if word_count(&name) < 2 {
+            continue;
+        }
+        let words =
+            name.split_whitespace().filter(|w| w.len() > 1).map(|w| fold(w.trim_matches('.'))).collect::<Vec<_>>();
+        let in_email = words
+            .iter()
+            .filter(|w| local.contains(w.as_str()) || local.contains(&w.chars().take(3).collect::<String>()))
+            .count();
+        let score = in_email * 10 + 20usize.saturating_sub(i);
+        candidates.push((title_case(&name), i, score));
+    }
+    candidates.into_iter().max_by_key(|c| c.2).map(|(n, i, _)| (n, i))
+}
+
+const COUNTRIES: &[(&str, &str)] = &[
+    ("germany", "DE"),
+    ("deutschland", "DE"),
+    ("france", "FR"),
+    ("spain", "ES"),
+    ("españa", "ES"),
+    ("brazil", "BR"),
+    ("brasil", "BR"),
+    ("portugal", "PT"),
+    ("netherlands", "NL"),
+    ("the netherlands", "NL"),
+    ("nederland", "NL"),
+    ("united kingdom", "GB"),
+    ("uk", "GB"),
+    ("england", "GB"),
+    ("scotland", "GB"),
+    ("usa", "US"),
+    ("united states", "US"),
+    ("us", "US"),
+    ("india", "IN"),
+    ("italy", "IT"),
+    ("italia", "IT"),
+    ("austria", "AT"),
+    ("österreich", "AT"),
+    ("switzerland", "CH"),
+    ("schweiz", "CH"),
+    ("suisse", "CH"),
+    ("belgium", "BE"),
+    ("belgique", "BE"),
+    ("belgië", "BE"),
+    ("mexico", "MX"),
+    ("méxico", "MX"),
+    ("argentina", "AR"),
+    ("colombia", "CO"),
+    ("chile", "CL"),
+    ("canada", "CA"),
+    ("ireland", "IE"),
+    ("poland", "PL"),
+    ("polska", "PL"),
+    ("sweden", "SE"),
+    ("denmark", "DK"),
+    ("norway", "NO"),
+    ("australia", "AU"),
+    ("japan", "JP"),
+    ("china", "CN"),
+    ("singapore", "SG"),
+    ("nigeria", "NG"),
+    ("kenya", "KE"),
+    ("south africa", "ZA"),
+    ("egypt", "EG"),
+    ("turkey", "TR"),
+    ("türkiye", "TR"),
+    ("ukraine", "UA"),
+    ("romania", "RO"),
+];
+
+static POSTAL_CITY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:(?P<pc>\d{4,5}(?:-\d{3})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{4} ?[A-Z]{2})\s+)?(?P<city>\p{Lu}[\p{L}.'\- ]{1,30}?)(?:\s*,\s*(?P<region>\p{Lu}[\p{L}.'\- ]{1,30}))?$").expect("location")
+});
+
+fn find_location(lines: &[&str], skip: &[usize]) -> Option<Location> {
+    for (i, raw) in lines.iter().enumerate().take(25) {
+        if skip.contains(&i) {
+            continue;
+        }
+        for part in split_strong(raw) {
+            let p = part.trim().trim_start_matches(['📍', '⌂']).trim();
+            let p = p
+                .strip_prefix("Location:")
+                .or_else(|| p.strip_prefix("Wohnort:"))
+                .or_else(|| p.strip_prefix("Adresse:"))
+                .or_else(|| p.strip_prefix("Address:"))
+                .unwrap_or(p)
+                .trim();
+            if p.is_empty() || p.contains('@') || crate::sections::heading_kind(p).is_some() || has_title_word(p) > 0 {
+                continue;
+            }
+            let Some(c) = POSTAL_CITY.captures(p) else { continue };
+            let region = c.name("region").map(|m| m.as_str().trim().to_string());
+            let city = c["city"].trim().to_string();
+            let country =
+                |s: &str| COUNTRIES.iter().find(|(n, _)| *n == s.to_lowercase()).map(|(_, cc)| cc.to_string());
+            let cc = region.as_deref().and_then(country).or_else(|| country(&city));
+            // Accept "City, Country", "City, ST", "12345 City", or a bare known country.
+            let region_is_state =
+                region.as_deref().is_some_and(|r| r.len() == 2 && r.chars().all(|c| c.is_ascii_uppercase()));
+            if cc.is_none() && c.name("pc").is_none() && !region_is_state {
+                continue;
+            }
+            if word_count(&city) > 3 {
+                continue;
+            }
+            let is_country_only = country(&city).is_some() && region.is_none();
+            return Some(Location {
+                city: (!is_country_only).then_some(city),
+                postal_code: c.name("pc").map(|m| m.as_str().to_string()),
+                country_code: cc,
+                region: region.filter(|r| country(r).is_none()),
+                address: None,
+            });
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------
+// Skills, languages, certificates, projects
+
+fn skills(sections: &[Section], gazetteer: &Gazetteer) -> Vec<Skill> {
+    let mut groups: Vec<Skill> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let listed: Vec<&Section> = sections.iter().filter(|s| s.kind == SectionKind::Skills).collect();
+    let mut add = |group: &str, text: &str, strict: bool, groups: &mut Vec<Skill>| {
+        let found: Vec<String> = gazetteer
+            .find(text, strict)
+            .into_iter()
+            .filter(|m| seen.insert(m.canonical.clone()))
+            .map(|m| m.surface)
+            .collect();
+        if found.is_empty() {
+            return;
+        }
+        match groups.iter_mut().find(|g| g.name == group) {
+            Some(g) => g.keywords.extend(found),
+            None => groups.push(Skill { name: group.to_string(), keywords: found }),
+        }
+    };
+    for s in &listed {
+        for line in s.text.lines() {
+            let line = strip_bullet(line);
+            // "Languages: Python, Go" / "Cloud – AWS, GCP": a category and its items.
+            let (group, items) = match line.split_once([':', '：']) {
+                Some((g, rest)) if word_count(g) <= 4 && !rest.trim().is_empty() => {
+                    (g.trim().to_string(), rest.to_string())
+                }
+                _ => (s.title.clone(), line.clone()),
+            };
+            add(&group, &items, false, &mut groups);
+        }
+    }
+    if listed.is_empty() {
+        // No skills section: skills named in the experience and projects, strictly.
+        let text: String = sections
+            .iter()
+            .filter(|s| matches!(s.kind, SectionKind::Work | SectionKind::Projects | SectionKind::Summary))
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        add("Skills", &text, true, &mut groups);
+    }
+    groups
+}
+
+fn languages(text: &str) -> Vec<Language> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = strip_bullet(line);
+        for item in split_commas(&line).into_iter().flat_map(|p| p.split(['|', '•', '·', ';'])) {
+            let item = item.trim();
+            if item.is_empty() || word_count(item) > 8 {
+                continue;
+            }
+            let (lang, fluency) = if let Some(i) = item.find('(') {
+                (item[..i].trim(), Some(item[i + 1..].trim_end_matches(')').trim()))
+            } else if let Some((a, b)) = item.split_once([':', '–', '—']).or_else(|| item.split_once(" - ")) {
+                (a.trim(), Some(b.trim()))
+            } else {
+                let mut words = item.splitn(2, ' ');
+                (words.next().unwrap_or("").trim(), words.next().map(str::trim))
+            };
+            if lang.is_empty() || !lang.chars().next().is_some_and(|c| c.is_alphabetic()) {
+                continue;
+            }
+            out.push(Language {
+                language: lang.trim_end_matches([':', '-', ',']).trim().to_string(),
+                fluency: fluency.filter(|f| !f.is_empty()).map(|f| f.trim_start_matches(['-', '–']).trim().to_string()),
+            });
+        }
+    }
+    out
+}
+
+fn certificates(text: &str) -> Vec<Certificate> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = strip_bullet(line);
+        if line.is_empty() {
+            continue;
+        }
+        let mut name = line.clone();
+        let mut date = None;
+        if let Some(d) = dates::find_range(&line) {
+            date = d.end.clone().or(d.start.clone());
+            name = clean_piece(&format!("{} {}", &line[..d.span.0], &line[d.span.1..]));
+        }
+        let mut issuer = None;
+        for sep in [" | ", " — ", " · ", ", "] {
+            if let Some((a, b)) = name.split_once(sep)
+                && word_count(b) <= 5
+            {
+                issuer = Some(clean_piece(b));
+                name = clean_piece(a);
+                break;
+            }
+        }
+        if name.is_empty() {
+            continue;
+        }
+        out.push(Certificate { name, date, issuer: issuer.filter(|s| !s.is_empty()) });
+    }
+    out
+}
+
+fn projects(text: &str) -> Vec<Project> {
+    let mut out: Vec<Project> = Vec::new();
+    let lines: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+    let kinds = classify(&lines);
+    for (l, k) in lines.iter().zip(kinds) {
+        match k {
+            LineKind::Blank => {}
+            LineKind::Short { .. } => {
+                let mut p = Project::default();
+                let mut head = l.replace("**", "");
+                if let Some(d) = dates::find_range(&head) {
+                    p.start_date = d.start.clone();
+                    p.end_date = if d.open { None } else { d.end.clone() };
+                    head = format!("{} {}", &head[..d.span.0], &head[d.span.1..]);
+                }
+                p.url = find_url(&head, None);
+                let parts = split_strong(&head);
+                p.name = clean_piece(parts.first().map(String::as_str).unwrap_or(""));
+                let rest: Vec<String> = parts[1..].iter().map(|s| clean_piece(s)).filter(|s| !s.is_empty()).collect();
+                if !rest.is_empty() {
+                    p.description = Some(rest.join(" – "));
+                }
+                if !p.name.is_empty() {
+                    out.push(p);
+                }
+            }
+            LineKind::Bullet => {
+                if let Some(p) = out.last_mut() {
+                    p.highlights.push(strip_bullet(l));
+                }
+            }
+            LineKind::Long => {
+                if let Some(p) = out.last_mut() {
+                    let d = p.description.get_or_insert_with(String::new);
+                    if !d.is_empty() {
+                        d.push(' ');
+                    }
+                    d.push_str(l);
+                }
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------
+
+/// Build the JSON Resume from the text and its sections.
+pub fn structure(text: &str, sections: &[Section], gazetteer: &Gazetteer) -> Resume {
+    let mut r = Resume::default();
+    let of = |k: SectionKind| sections.iter().filter(move |s| s.kind == k);
+    let header: String =
+        of(SectionKind::Header).chain(of(SectionKind::Contact)).map(|s| s.text.as_str()).collect::<Vec<_>>().join("\n");
+    let top_lines: Vec<&str> =
+        if header.trim().is_empty() { text.lines().take(20).collect() } else { header.lines().collect() };
+
+    r.basics.email = find_email(&header).or_else(|| find_email(text));
+    let name = find_name(&top_lines, r.basics.email.as_deref()).or_else(|| {
+        let first: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).take(12).collect();
+        find_name(&first, r.basics.email.as_deref()).map(|(n, _)| (n, usize::MAX))
+    });
+    let mut used_lines = Vec::new();
+    if let Some((n, i)) = name {
+        r.basics.name = Some(n.clone());
+        if i != usize::MAX {
+            used_lines.push(i);
+            let consumed = if n.split_whitespace().count() == 2 && top_lines.get(i).is_some_and(|l| word_count(l) == 1)
+            {
+                2
+            } else {
+                1
+            };
+            if consumed == 2 {
+                used_lines.push(i + 1);
+            }
+            // The label: the next short line that reads like a job title.
+            for (j, l) in top_lines.iter().enumerate().skip(i + consumed).take(3) {
+                let l = l.trim().trim_start_matches('#').trim();
+                if l.is_empty()
+                    || l.contains('@')
+                    || l.chars().filter(|c| c.is_ascii_digit()).count() > 3
+                    || word_count(l) > 10
+                {
+                    continue;
+                }
+                if has_title_word(l) > 0 {
+                    r.basics.label = Some(split_strong(l).first().map(|s| clean_piece(s)).unwrap_or_default());
+                    used_lines.push(j);
+                    break;
+                }
+            }
+        }
+    }
+    r.basics.phone = find_phone(&header).or_else(|| find_phone(text));
+    r.basics.profiles = find_profiles(text);
+    r.basics.url = find_url(&header, r.basics.email.as_deref());
+    r.basics.location = find_location(&top_lines, &used_lines);
+    let summary: Vec<String> =
+        of(SectionKind::Summary).map(|s| s.text.lines().map(str::trim).collect::<Vec<_>>().join(" ")).collect();
+    if !summary.is_empty() {
+        r.basics.summary = Some(summary.join("\n"));
+    }
+
+    for s in of(SectionKind::Work) {
+        r.work.extend(entries(&s.text).iter().map(work_entry).filter(|w| w.name.is_some() || w.position.is_some()));
+    }
+    for s in of(SectionKind::Education) {
+        r.education.extend(
+            entries(&s.text).iter().map(education_entry).filter(|e| e.institution.is_some() || e.study_type.is_some()),
+        );
+    }
+    r.skills = skills(sections, gazetteer);
+    for s in of(SectionKind::Languages) {
+        r.languages.extend(languages(&s.text));
+    }
+    for s in of(SectionKind::Certificates) {
+        r.certificates.extend(certificates(&s.text));
+    }
+    for s in of(SectionKind::Projects) {
+        r.projects.extend(projects(&s.text));
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sections::split;
+
+    fn gz() -> Gazetteer {
+        Gazetteer::new(
+            ["java", "kotlin", "spring boot", "postgresql", "kubernetes", "python", "sql", "excel"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_german_resume() {
+        let text = "Katharina\nWeiß\nSenior Backend-Entwicklerin\nHamburg, Deutschland\nTel.: 0151 2345 6789\nkatharina.weiss@posteo.de\nlinkedin.com/in/katharina-weiss\n\nBerufserfahrung\nSenior Backend-Entwicklerin\nOtto Group, Hamburg\n04/2020 – heute\n• Migration auf Kafka;\nLatenz gesenkt.\n\nSoftwareentwicklerin\nHermes Germany GmbH, Hamburg\n09/2016 – 03/2020\n• Sendungsverfolgung\n\nAusbildung\nTechnische Universität München\nMaster of Science, Informatik\n10/2014 – 08/2016, Note: 1,3\n\nKenntnisse\nJava, Kotlin, Spring Boot, PostgreSQL\n\nSprachen\nDeutsch (Muttersprache)\nEnglisch (C1)";
+        let r = structure(text, &split(text), &gz());
+        assert_eq!(r.basics.name.as_deref(), Some("Katharina Weiß"));
+        assert_eq!(r.basics.label.as_deref(), Some("Senior Backend-Entwicklerin"));
+        assert_eq!(r.basics.email.as_deref(), Some("katharina.weiss@posteo.de"));
+        assert_eq!(r.basics.phone.as_deref(), Some("0151 2345 6789"));
+        assert_eq!(r.basics.profiles[0].network, "LinkedIn");
+        assert_eq!(r.basics.profiles[0].username, "katharina-weiss");
+        let loc = r.basics.location.as_ref().unwrap();
+        assert_eq!((loc.city.as_deref(), loc.country_code.as_deref()), (Some("Hamburg"), Some("DE")));
+        assert_eq!(r.work.len(), 2);
+        assert_eq!(r.work[0].position.as_deref(), Some("Senior Backend-Entwicklerin"));
+        assert_eq!(r.work[0].name.as_deref(), Some("Otto Group"));
+        assert_eq!(r.work[0].location.as_deref(), Some("Hamburg"));
+        assert_eq!(r.work[0].start_date.as_deref(), Some("2020-04"));
+        assert_eq!(r.work[0].end_date, None);
+        assert_eq!(r.work[0].highlights, ["Migration auf Kafka; Latenz gesenkt."]);
+        assert_eq!(r.work[1].name.as_deref(), Some("Hermes Germany GmbH"));
+        assert_eq!(r.work[1].end_date.as_deref(), Some("2020-03"));
+        let e = &r.education[0];
+        assert_eq!(e.institution.as_deref(), Some("Technische Universität München"));
+        assert_eq!(e.study_type.as_deref(), Some("Master of Science"));
+        assert_eq!(e.area.as_deref(), Some("Informatik"));
+        assert_eq!(e.score.as_deref(), Some("1,3"));
+        assert_eq!(r.skills[0].keywords, ["Java", "Kotlin", "Spring Boot", "PostgreSQL"]);
+        assert_eq!(r.languages[0], Language { language: "Deutsch".into(), fluency: Some("Muttersprache".into()) });
+    }
+
+    #[test]
+    fn single_line_entries_and_at_pairs() {
+        let text = "JOHN SMITH\n+1 (415) 555-0134 | john.smith@gmail.com | San Francisco, CA\n\nEXPERIENCE\nSoftware Engineer at Stripe | Jan 2020 – Present\n- Built payments APIs in Python.\nData Analyst, Acme Corp, Inc. | 2017 - 2019\n\nEDUCATION\nB.Sc. in Computer Science, University of Toronto, 2017\n";
+        let r = structure(text, &split(text), &gz());
+        assert_eq!(r.basics.name.as_deref(), Some("John Smith"));
+        assert_eq!(r.basics.phone.as_deref(), Some("+1 (415) 555-0134"));
+        assert_eq!(r.basics.location.as_ref().and_then(|l| l.region.as_deref()), Some("CA"));
+        assert_eq!(r.work[0].position.as_deref(), Some("Software Engineer"));
+        assert_eq!(r.work[0].name.as_deref(), Some("Stripe"));
+        assert_eq!(r.work[1].position.as_deref(), Some("Data Analyst"));
+        assert_eq!(r.work[1].name.as_deref(), Some("Acme Corp, Inc."));
+        assert_eq!(r.work[1].start_date.as_deref(), Some("2017"));
+        assert_eq!(r.education[0].study_type.as_deref(), Some("B.Sc."));
+        assert_eq!(r.education[0].area.as_deref(), Some("Computer Science"));
+        assert_eq!(r.education[0].institution.as_deref(), Some("University of Toronto"));
+        assert_eq!(r.education[0].end_date.as_deref(), Some("2017"));
+        // No skills section: skills named in the experience, ambiguous words left out.
+        assert_eq!(r.skills[0].keywords, ["Python"]);
+    }
+}

@@ -1,0 +1,550 @@
+//! Splitting resume text into sections by their headings, in English, German, French,
+//! Spanish, Portuguese, Dutch and Italian.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SectionKind {
+    /// Text before the first heading: name, title, contact details.
+    Header,
+    Summary,
+    Work,
+    Education,
+    Skills,
+    Projects,
+    Certificates,
+    Languages,
+    Contact,
+    Interests,
+    Awards,
+    Publications,
+    Volunteer,
+    References,
+}
+
+/// A section of the resume as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Section {
+    pub kind: SectionKind,
+    /// The heading as written (empty for the header).
+    pub title: String,
+    pub text: String,
+}
+
+const HEADINGS: &[(SectionKind, &[&str])] = &[
+    (
+        SectionKind::Summary,
+        &[
+            "summary",
+            "professional summary",
+            "profile",
+            "professional profile",
+            "career summary",
+            "about me",
+            "about",
+            "objective",
+            "career objective",
+            "personal statement",
+            "executive summary",
+            "overview",
+            "introduction",
+            "profil",
+            "kurzprofil",
+            "über mich",
+            "zusammenfassung",
+            "persönliches profil",
+            "berufsprofil",
+            "profil professionnel",
+            "à propos",
+            "à propos de moi",
+            "résumé",
+            "objectif",
+            "objectif professionnel",
+            "perfil",
+            "perfil profesional",
+            "resumen",
+            "resumen profesional",
+            "sobre mí",
+            "objetivo",
+            "extracto",
+            "perfil profissional",
+            "resumo",
+            "resumo profissional",
+            "sobre mim",
+            "objetivo profissional",
+            "profiel",
+            "over mij",
+            "samenvatting",
+            "persoonlijk profiel",
+            "profilo",
+            "profilo professionale",
+            "chi sono",
+        ],
+    ),
+    (
+        SectionKind::Work,
+        &[
+            "experience",
+            "work experience",
+            "professional experience",
+            "employment",
+            "employment history",
+            "work history",
+            "career history",
+            "relevant experience",
+            "experience and employment",
+            "career",
+            "professional background",
+            "professional history",
+            "positions held",
+            "internships",
+            "internship experience",
+            "berufserfahrung",
+            "berufliche erfahrung",
+            "beruflicher werdegang",
+            "praxiserfahrung",
+            "werdegang",
+            "berufliche laufbahn",
+            "berufspraxis",
+            "erfahrung",
+            "expérience",
+            "expériences",
+            "expérience professionnelle",
+            "expériences professionnelles",
+            "parcours professionnel",
+            "stages",
+            "experiencia",
+            "experiencia laboral",
+            "experiencia profesional",
+            "trayectoria profesional",
+            "historial laboral",
+            "experiência",
+            "experiência profissional",
+            "experiências profissionais",
+            "histórico profissional",
+            "werkervaring",
+            "ervaring",
+            "loopbaan",
+            "werkgeschiedenis",
+            "arbeidsverleden",
+            "relevante werkervaring",
+            "esperienza",
+            "esperienze",
+            "esperienza lavorativa",
+            "esperienze lavorative",
+            "esperienza professionale",
+        ],
+    ),
+    (
+        SectionKind::Education,
+        &[
+            "education",
+            "academic background",
+            "education and training",
+            "qualifications",
+            "academic qualifications",
+            "educational background",
+            "academic history",
+            "studies",
+            "training",
+            "education & training",
+            "ausbildung",
+            "bildung",
+            "bildungsweg",
+            "studium",
+            "akademischer werdegang",
+            "schulbildung",
+            "ausbildung und studium",
+            "formation",
+            "formations",
+            "études",
+            "parcours académique",
+            "formation académique",
+            "diplômes",
+            "diplômes et formations",
+            "educación",
+            "formación",
+            "formación académica",
+            "estudios",
+            "educação",
+            "formação",
+            "formação acadêmica",
+            "formação académica",
+            "escolaridade",
+            "opleiding",
+            "opleidingen",
+            "onderwijs",
+            "opleiding en cursussen",
+            "istruzione",
+            "formazione",
+            "istruzione e formazione",
+        ],
+    ),
+    (
+        SectionKind::Skills,
+        &[
+            "skills",
+            "technical skills",
+            "core skills",
+            "key skills",
+            "skills & expertise",
+            "skills and expertise",
+            "core competencies",
+            "competencies",
+            "technologies",
+            "tech stack",
+            "technical expertise",
+            "expertise",
+            "tools",
+            "tools & technologies",
+            "skills & tools",
+            "it skills",
+            "areas of expertise",
+            "abilities",
+            "kenntnisse",
+            "fähigkeiten",
+            "fachkenntnisse",
+            "it-kenntnisse",
+            "kompetenzen",
+            "technische kenntnisse",
+            "fähigkeiten und kenntnisse",
+            "skills und kenntnisse",
+            "compétences",
+            "compétences techniques",
+            "savoir-faire",
+            "habilidades",
+            "competencias",
+            "conocimientos",
+            "aptitudes",
+            "habilidades técnicas",
+            "conocimientos técnicos",
+            "competências",
+            "conhecimentos",
+            "habilidades e competências",
+            "competências técnicas",
+            "vaardigheden",
+            "competenties",
+            "kennis en vaardigheden",
+            "competenze",
+            "competenze tecniche",
+            "capacità",
+        ],
+    ),
+    (
+        SectionKind::Projects,
+        &[
+            "projects",
+            "personal projects",
+            "selected projects",
+            "key projects",
+            "side projects",
+            "open source",
+            "projekte",
+            "ausgewählte projekte",
+            "projets",
+            "projets personnels",
+            "proyectos",
+            "projetos",
+            "projecten",
+            "progetti",
+        ],
+    ),
+    (
+        SectionKind::Certificates,
+        &[
+            "certifications",
+            "certificates",
+            "licenses & certifications",
+            "licenses and certifications",
+            "certifications & licenses",
+            "courses",
+            "courses & certifications",
+            "zertifikate",
+            "zertifizierungen",
+            "weiterbildung",
+            "weiterbildungen",
+            "fortbildungen",
+            "certificats",
+            "certificaciones",
+            "certificados",
+            "cursos",
+            "certificações",
+            "cursos e certificações",
+            "certificaten",
+            "certificeringen",
+            "cursussen",
+            "certificazioni",
+        ],
+    ),
+    (
+        SectionKind::Languages,
+        &[
+            "languages",
+            "language skills",
+            "sprachen",
+            "sprachkenntnisse",
+            "langues",
+            "compétences linguistiques",
+            "idiomas",
+            "línguas",
+            "talen",
+            "talenkennis",
+            "lingue",
+            "conoscenze linguistiche",
+        ],
+    ),
+    (
+        SectionKind::Contact,
+        &[
+            "contact",
+            "contact information",
+            "contact details",
+            "personal details",
+            "personal information",
+            "kontakt",
+            "kontaktdaten",
+            "persönliche daten",
+            "persönliche angaben",
+            "coordonnées",
+            "informations personnelles",
+            "contacto",
+            "datos personales",
+            "datos de contacto",
+            "contato",
+            "dados pessoais",
+            "informações pessoais",
+            "contactgegevens",
+            "persoonlijke gegevens",
+            "contatti",
+            "dati personali",
+        ],
+    ),
+    (
+        SectionKind::Interests,
+        &[
+            "interests",
+            "hobbies",
+            "hobbies & interests",
+            "interessen",
+            "hobbys",
+            "freizeit",
+            "centres d'intérêt",
+            "centres d’intérêt",
+            "loisirs",
+            "intereses",
+            "aficiones",
+            "interesses",
+            "hobby's",
+            "interesses pessoais",
+            "interessi",
+        ],
+    ),
+    (
+        SectionKind::Awards,
+        &[
+            "awards",
+            "honors",
+            "honours",
+            "achievements",
+            "awards & honors",
+            "auszeichnungen",
+            "erfolge",
+            "prix",
+            "distinctions",
+            "réalisations",
+            "premios",
+            "logros",
+            "prêmios",
+            "conquistas",
+            "prijzen",
+            "premi",
+        ],
+    ),
+    (
+        SectionKind::Publications,
+        &[
+            "publications",
+            "publikationen",
+            "veröffentlichungen",
+            "publicaciones",
+            "publicações",
+            "publicaties",
+            "pubblicazioni",
+        ],
+    ),
+    (
+        SectionKind::Volunteer,
+        &[
+            "volunteer",
+            "volunteering",
+            "volunteer experience",
+            "ehrenamt",
+            "ehrenamtliches engagement",
+            "engagement",
+            "bénévolat",
+            "voluntariado",
+            "vrijwilligerswerk",
+            "volontariato",
+        ],
+    ),
+    (
+        SectionKind::References,
+        &["references", "referenzen", "références", "referencias", "referências", "referenties", "referenze"],
+    ),
+];
+
+/// Lowercase, drop decoration (`#`, `:`, bullets, surrounding punctuation), collapse
+/// spaces; letter-spaced headings ("E X P E R I E N C E") are joined.
+fn heading_key(line: &str) -> String {
+    let t = line.trim().trim_start_matches(['#', '•', '*', '=', '-', '_', '|', '■', '▪', '►']).trim();
+    let t = t.trim_end_matches([':', '：', '.', '#', '*', '=', '-', '_', '|']).trim();
+    let mut key = t.to_lowercase().replace(['\u{2019}'], "'");
+    key = key.split_whitespace().collect::<Vec<_>>().join(" ");
+    let words: Vec<&str> = key.split(' ').collect();
+    if words.len() >= 4 && words.iter().all(|w| w.chars().count() == 1) {
+        key = words.concat();
+    }
+    key
+}
+
+/// The section a line opens, if it is a heading.
+pub fn heading_kind(line: &str) -> Option<SectionKind> {
+    let trimmed = line.trim();
+    if trimmed.is_empty()
+        || trimmed.chars().count() > 60
+        || trimmed.starts_with(['•', '-', '*']) && !trimmed.starts_with("##")
+    {
+        return None;
+    }
+    let key = heading_key(trimmed);
+    if key.is_empty() {
+        return None;
+    }
+    let key_and = key
+        .replace(" & ", " and ")
+        .replace(" und ", " and ")
+        .replace(" et ", " and ")
+        .replace(" y ", " and ")
+        .replace(" e ", " and ")
+        .replace(" en ", " and ");
+    for (kind, names) in HEADINGS {
+        if names.iter().any(|n| *n == key || n.replace(" & ", " and ") == key_and) {
+            return Some(*kind);
+        }
+    }
+    // Combined headings: "Education & Certifications", "Skills / Languages": the first
+    // part decides.
+    for sep in [" & ", " and ", " / ", " und ", " et ", " y ", " e ", " en ", ", "] {
+        if let Some((first, _)) = key.split_once(sep) {
+            for (kind, names) in HEADINGS {
+                if names.contains(&first.trim()) {
+                    return Some(*kind);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Split text into sections. Text before the first heading is the header section.
+pub fn split(text: &str) -> Vec<Section> {
+    let mut sections: Vec<Section> = Vec::new();
+    let mut current = Section { kind: SectionKind::Header, title: String::new(), text: String::new() };
+    for line in text.lines() {
+        // "Skills: Rust, Go" on one line: a one-line list section, after which the
+        // section around it goes on. Only list-like kinds, and never inside a skills
+        // section, where "Languages: Python, Go" is a category.
+        if current.kind != SectionKind::Skills
+            && let Some((head, rest)) = line.split_once([':', '：'])
+            && !rest.trim().is_empty()
+            && let Some(kind) = heading_kind(head)
+            && matches!(
+                kind,
+                SectionKind::Skills | SectionKind::Languages | SectionKind::Certificates | SectionKind::Interests
+            )
+        {
+            let resume_kind = current.kind;
+            let resume_title = current.title.clone();
+            sections.push(std::mem::replace(
+                &mut current,
+                Section { kind, title: head.trim().to_string(), text: rest.trim().to_string() },
+            ));
+            sections.push(std::mem::replace(
+                &mut current,
+                Section { kind: resume_kind, title: resume_title, text: String::new() },
+            ));
+            continue;
+        }
+        if let Some(kind) = heading_kind(line) {
+            if !(current.kind == SectionKind::Header && current.text.trim().is_empty()) {
+                sections.push(current);
+            }
+            let title = line.trim().trim_start_matches('#').trim().trim_end_matches([':', '：']).trim().to_string();
+            current = Section { kind, title, text: String::new() };
+            continue;
+        }
+        current.text.push_str(line);
+        current.text.push('\n');
+    }
+    sections.push(current);
+    for s in &mut sections {
+        let t = s.text.trim().to_string();
+        s.text = t;
+    }
+    // Headings with nothing under them (and the empty remainder after a one-line
+    // section) carry no content.
+    sections.retain(|s| !s.text.is_empty());
+    sections
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headings_in_many_languages() {
+        for (line, kind) in [
+            ("EXPERIENCE", SectionKind::Work),
+            ("Berufserfahrung:", SectionKind::Work),
+            ("## Expérience professionnelle", SectionKind::Work),
+            ("Experiencia Laboral", SectionKind::Work),
+            ("Experiência Profissional", SectionKind::Work),
+            ("Werkervaring", SectionKind::Work),
+            ("E D U C A T I O N", SectionKind::Education),
+            ("Formação Acadêmica", SectionKind::Education),
+            ("Opleiding", SectionKind::Education),
+            ("Kenntnisse", SectionKind::Skills),
+            ("Compétences techniques", SectionKind::Skills),
+            ("Skills & Tools", SectionKind::Skills),
+            ("Education & Certifications", SectionKind::Education),
+            ("Idiomas", SectionKind::Languages),
+            ("Centres d’intérêt", SectionKind::Interests),
+        ] {
+            assert_eq!(heading_kind(line), Some(kind), "{line}");
+        }
+        for not in ["Senior Engineer at Acme", "• Experience with Rust", "Python, Go, Rust", ""] {
+            assert_eq!(heading_kind(not), None, "{not}");
+        }
+    }
+
+    #[test]
+    fn split_keeps_header_and_titles() {
+        let s = split("Jane Doe\njane@x.com\n\nEXPERIENCE\nEngineer\n\nSkills:\nRust");
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[0].kind, SectionKind::Header);
+        assert_eq!(s[1].title, "EXPERIENCE");
+        assert_eq!(s[1].text, "Engineer");
+        assert_eq!(s[2].kind, SectionKind::Skills);
+        assert_eq!(s[2].title, "Skills");
+    }
+
+    #[test]
+    fn inline_list_headings() {
+        let s = split("Jane Doe\nSkills: Rust, Go\njane@x.com\nEXPERIENCE\nLanguages: English");
+        let kinds: Vec<SectionKind> = s.iter().map(|x| x.kind).collect();
+        assert_eq!(kinds, [SectionKind::Header, SectionKind::Skills, SectionKind::Header, SectionKind::Languages]);
+        assert_eq!(s[1].text, "Rust, Go");
+        assert_eq!(s[2].text, "jane@x.com");
+    }
+}
