@@ -29,3 +29,20 @@ pub fn error(e: rusqlite::Error) -> Error {
         _ => Error::internal("embedded database error").with_source(e),
     }
 }
+
+/// Run `f` on the shared connection on a blocking thread: SQLite calls block, and the
+/// mutex serialises this process's writers (WAL and the busy timeout handle other processes).
+pub async fn blocking<T: Send + 'static>(
+    conn: &std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>,
+    f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    let conn = conn.clone();
+    tokio::task::spawn_blocking(move || {
+        // A poisoned lock still guards a usable connection: a panic inside `f` dropped its
+        // rusqlite Transaction while unwinding, which rolled it back.
+        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    })
+    .await
+    .map_err(|e| Error::internal("database task failed").with_source(e))?
+}

@@ -78,13 +78,7 @@ impl SqliteQueue {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| Error::internal("queue task failed").with_source(e))?
+        crate::sqlite::blocking(&self.conn, f).await
     }
 
     /// Messages waiting (visible or leased) in a queue, for the local stack's status page and tests.

@@ -38,13 +38,7 @@ impl SqliteDocumentStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| Error::internal("store task failed").with_source(e))?
+        crate::sqlite::blocking(&self.conn, f).await
     }
 
     /// Remove expired documents (reads already ignore them; this reclaims space).
