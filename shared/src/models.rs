@@ -173,7 +173,10 @@ impl Manifest {
             }
         }
         for d in &m.derived {
-            let bad = |why: String| Err(Error::bad_request(format!("models manifest, derived `{}`: {why}", d.name)).with_code("invalid_manifest"));
+            let bad = |why: String| {
+                Err(Error::bad_request(format!("models manifest, derived `{}`: {why}", d.name))
+                    .with_code("invalid_manifest"))
+            };
             if !hex64(&d.sha256) {
                 return bad("sha256 must be 64 hex digits".into());
             }

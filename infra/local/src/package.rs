@@ -64,7 +64,8 @@ pub fn package_aws(root: &Path, functions: &[String], arch: Arch) -> anyhow::Res
 pub fn check_lambda_zip(path: &Path) -> anyhow::Result<()> {
     let file = std::fs::File::open(path).with_context(|| format!("{} was not produced", path.display()))?;
     let mut zip = zip::ZipArchive::new(file).with_context(|| format!("{} is not a zip", path.display()))?;
-    let entry = zip.by_name("bootstrap").with_context(|| format!("{} has no `bootstrap` at its root", path.display()))?;
+    let entry =
+        zip.by_name("bootstrap").with_context(|| format!("{} has no `bootstrap` at its root", path.display()))?;
     let mode = entry.unix_mode().unwrap_or(0);
     if mode & 0o111 == 0 {
         bail!("{}: `bootstrap` is not executable (mode {mode:o})", path.display());
@@ -89,7 +90,9 @@ pub fn package_gcp(root: &Path, functions: &[String], bake_models: bool) -> anyh
     for p in &written {
         println!("{}", p.display());
     }
-    println!("build with: docker build -f infra/docker/<fn>/Dockerfile -t <region>-docker.pkg.dev/<project>/<repo>/<fn>:<tag> .");
+    println!(
+        "build with: docker build -f infra/docker/<fn>/Dockerfile -t <region>-docker.pkg.dev/<project>/<repo>/<fn>:<tag> ."
+    );
     Ok(written)
 }
 

@@ -43,7 +43,8 @@ use crate::manifest::Manifest;
 
 /// A mounted function, or why it could not start (its routes then answer 503).
 pub enum Mounted {
-    Ready(Function),
+    // Boxed: a Function (router + OpenAPI document) is large and built once per process.
+    Ready(Box<Function>),
     Unavailable(String),
 }
 
@@ -87,7 +88,7 @@ impl Stack {
             let builder = crate::registry::builder(name)
                 .with_context(|| format!("manifest names function `{name}`, which this build does not have"))?;
             let mounted = match builder(&deps) {
-                Ok(f) => Mounted::Ready(f),
+                Ok(f) => Mounted::Ready(Box::new(f)),
                 Err(e) => {
                     tracing::warn!(function = %name, error = %e.message(), "function unavailable; its routes answer 503");
                     Mounted::Unavailable(e.message().to_string())
@@ -116,7 +117,11 @@ impl Stack {
         for (name, mounted) in &self.functions {
             match mounted {
                 Mounted::Ready(f) => {
-                    router = router.merge(f.api.clone().layer(from_fn_with_state(self.auth.clone(), catalyst_shared::auth::require_principal)));
+                    router = router.merge(
+                        f.api
+                            .clone()
+                            .layer(from_fn_with_state(self.auth.clone(), catalyst_shared::auth::require_principal)),
+                    );
                     docs.push(f.openapi.clone());
                 }
                 Mounted::Unavailable(reason) => {
@@ -278,14 +283,25 @@ impl Stack {
     }
 
     /// Run one delivery and settle it: acknowledge, retry later, or dead-letter; then log it.
-    async fn settle(&self, function: &str, queue: &str, kind: Kind, timeout: Duration, delivery: catalyst_shared::queue::Delivery) {
+    async fn settle(
+        &self,
+        function: &str,
+        queue: &str,
+        kind: Kind,
+        timeout: Duration,
+        delivery: catalyst_shared::queue::Delivery,
+    ) {
         let function = function.to_string();
         let queue = queue.to_string();
         let attempt = delivery.message.attempt.unwrap_or(1);
-        let (subject, result) = match tokio::time::timeout(timeout, self.deliver(&function, kind, delivery.message.clone())).await {
-            Ok(r) => r,
-            Err(_) => (delivery.message.id.clone(), Err(Error::new(ErrorKind::Timeout, format!("{function} timed out after {timeout:?}")))),
-        };
+        let (subject, result) =
+            match tokio::time::timeout(timeout, self.deliver(&function, kind, delivery.message.clone())).await {
+                Ok(r) => r,
+                Err(_) => (
+                    delivery.message.id.clone(),
+                    Err(Error::new(ErrorKind::Timeout, format!("{function} timed out after {timeout:?}"))),
+                ),
+            };
         let (outcome, error) = match &result {
             Ok(()) => ("ok", None),
             Err(e) => ("error", Some(format!("{}: {}", e.code(), e.message()))),
@@ -314,7 +330,9 @@ impl Stack {
         }
         match &result {
             Ok(()) => tracing::info!(function = %function, queue = %queue, subject = %subject, attempt, "delivered"),
-            Err(e) => tracing::warn!(function = %function, queue = %queue, subject = %subject, attempt, %outcome, code = e.code(), error = %e.message(), "delivery failed"),
+            Err(e) => {
+                tracing::warn!(function = %function, queue = %queue, subject = %subject, attempt, %outcome, code = e.code(), error = %e.message(), "delivery failed")
+            }
         }
         let record = DeliveryRecord {
             function: function.clone(),
@@ -331,7 +349,12 @@ impl Stack {
         }
     }
 
-    async fn deliver(&self, function: &str, kind: Kind, message: QueueMessage) -> (String, catalyst_shared::Result<()>) {
+    async fn deliver(
+        &self,
+        function: &str,
+        kind: Kind,
+        message: QueueMessage,
+    ) -> (String, catalyst_shared::Result<()>) {
         // Decode first, so logs name the object or schedule even when the function is down.
         enum Payload {
             Object(ObjectCreated),
@@ -379,7 +402,12 @@ impl Stack {
     }
 
     /// Enqueue one firing of a schedule; firing the same time twice enqueues once.
-    pub async fn fire(&self, function: &str, spec: &crate::manifest::ScheduleSpec, at: chrono::DateTime<chrono::Utc>) -> anyhow::Result<String> {
+    pub async fn fire(
+        &self,
+        function: &str,
+        spec: &crate::manifest::ScheduleSpec,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<String> {
         let event = Scheduled {
             origin: Origin::Local,
             id: format!("{}@{}", spec.name, at.to_rfc3339()),
@@ -432,7 +460,8 @@ async fn put_blob(
 ) -> Result<Response, Error> {
     catalyst_shared::blob::validate_key(&key)?;
     if !may_write(&principal, &key) {
-        return Err(Error::forbidden(format!("you may upload only under uploads/<kind>/{}/", principal.uid)).with_code("forbidden_key"));
+        return Err(Error::forbidden(format!("you may upload only under uploads/<kind>/{}/", principal.uid))
+            .with_code("forbidden_key"));
     }
     let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let meta = stack.blob.put(&key, body, PutOptions { content_type, if_absent: false }).await?;
@@ -440,7 +469,11 @@ async fn put_blob(
     Ok((StatusCode::CREATED, Json(meta)).into_response())
 }
 
-async fn get_blob(State(stack): State<Arc<Stack>>, principal: Principal, Path(key): Path<String>) -> Result<Response, Error> {
+async fn get_blob(
+    State(stack): State<Arc<Stack>>,
+    principal: Principal,
+    Path(key): Path<String>,
+) -> Result<Response, Error> {
     catalyst_shared::blob::validate_key(&key)?;
     // Reads follow the same ownership rule on the uid segment, for uploads and derived data.
     let owned = principal.kind == PrincipalKind::Dev || key.split('/').nth(2) == Some(principal.uid.as_str());
@@ -449,7 +482,8 @@ async fn get_blob(State(stack): State<Arc<Stack>>, principal: Principal, Path(ke
     }
     let obj = stack.blob.get(&key).await?;
     let ct = obj.meta.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
-    Ok(([(http::header::CONTENT_TYPE, ct), (http::header::ETAG, format!("\"{}\"", obj.meta.etag))], obj.data).into_response())
+    Ok(([(http::header::CONTENT_TYPE, ct), (http::header::ETAG, format!("\"{}\"", obj.meta.etag))], obj.data)
+        .into_response())
 }
 
 async fn send_message(
@@ -476,7 +510,11 @@ async fn send_message(
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"id": id, "queue": queue}))).into_response())
 }
 
-async fn fire_schedule(State(stack): State<Arc<Stack>>, principal: Principal, Path(name): Path<String>) -> Result<Response, Error> {
+async fn fire_schedule(
+    State(stack): State<Arc<Stack>>,
+    principal: Principal,
+    Path(name): Path<String>,
+) -> Result<Response, Error> {
     if principal.kind != PrincipalKind::Dev && !principal.has_scope("schedules:fire") {
         return Err(Error::forbidden("firing schedules needs the `schedules:fire` scope").with_code("missing_scope"));
     }
@@ -489,7 +527,8 @@ async fn fire_schedule(State(stack): State<Arc<Stack>>, principal: Principal, Pa
         return Err(Error::not_found(format!("no schedule `{name}`")).with_code("unknown_schedule"));
     };
     let id = stack.fire(&function, &spec, chrono::Utc::now()).await.map_err(|e| Error::internal(e.to_string()))?;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"id": id, "schedule": name, "function": function}))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"id": id, "schedule": name, "function": function})))
+        .into_response())
 }
 
 async fn status(State(stack): State<Arc<Stack>>) -> Result<Json<serde_json::Value>, Error> {
