@@ -20,7 +20,7 @@ use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{Deps, Function, Triggers};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::event::{self, CloudEventTrigger};
 
 /// Path the clouds' event deliveries are configured to POST to (`/` works too).
@@ -50,10 +50,7 @@ pub fn with_common_layers(router: Router, max_body_bytes: usize) -> Router {
     router
         .fallback(|| async { Error::not_found("no such route").with_code("no_route") })
         .method_not_allowed_fallback(|| async {
-            let mut r =
-                Error::bad_request("method not allowed on this route").with_code("method_not_allowed").into_response();
-            *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-            r
+            Error::new(ErrorKind::MethodNotAllowed, "method not allowed on this route")
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
