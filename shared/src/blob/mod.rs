@@ -12,8 +12,12 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
+#[cfg(feature = "gcs")]
+pub mod gcs;
 #[cfg(feature = "local")]
 pub mod local;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 /// What is known about a stored object without reading it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +57,18 @@ pub struct Listing {
     pub next: Option<String>,
 }
 
+/// Where and how a client uploads an object directly to storage, bypassing the functions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SignedUpload {
+    pub url: String,
+    /// Always `PUT`.
+    pub method: String,
+    /// Headers the upload must carry exactly as given (they are part of the signature).
+    pub headers: std::collections::BTreeMap<String, String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: DateTime<Utc>,
+}
+
 /// The object storage port.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
@@ -73,6 +89,18 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Remove `key`. Removing an absent key succeeds, so retries are harmless.
     async fn delete(&self, key: &str) -> Result<()>;
+
+    /// A URL through which a client can PUT `key` directly, valid for `ttl` (presigned S3
+    /// URL, signed GCS URL). Adapters that cannot sign say so with `signing_unsupported`.
+    async fn signed_upload_url(
+        &self,
+        key: &str,
+        content_type: Option<&str>,
+        ttl: std::time::Duration,
+    ) -> Result<SignedUpload> {
+        let _ = (key, content_type, ttl);
+        Err(Error::unavailable(format!("{} cannot sign upload URLs", self.location())).with_code("signing_unsupported"))
+    }
 }
 
 pub type SharedBlobStore = Arc<dyn BlobStore>;
@@ -114,7 +142,8 @@ pub fn validate_key(key: &str) -> Result<()> {
     Ok(())
 }
 
-/// Open the adapter a URL names (`file://` here; cloud schemes once their adapters exist).
+/// Open the adapter a URL names. Cloud clients are created here without any network
+/// call; credentials are resolved on first use.
 pub fn open(url: &url::Url) -> Result<SharedBlobStore> {
     match url.scheme() {
         #[cfg(feature = "local")]
@@ -124,6 +153,10 @@ pub fn open(url: &url::Url) -> Result<SharedBlobStore> {
                 .map_err(|_| Error::bad_request(format!("CATALYST_BLOB_URL `{url}` is not a local path")))?;
             Ok(Arc::new(local::LocalBlobStore::open(path)?))
         }
+        #[cfg(feature = "s3")]
+        "s3" => Ok(Arc::new(s3::S3BlobStore::from_url(url)?)),
+        #[cfg(feature = "gcs")]
+        "gs" => Ok(Arc::new(gcs::GcsBlobStore::from_url(url)?)),
         other => Err(Error::unavailable(format!(
             "CATALYST_BLOB_URL: the `{other}` blob adapter is not built into this binary"
         ))

@@ -9,6 +9,10 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
+#[cfg(feature = "firestore")]
+pub mod firestore;
 #[cfg(feature = "local")]
 pub mod local;
 
@@ -111,7 +115,8 @@ pub(crate) fn validate_name(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Open the adapter a URL names (`file://` here; cloud schemes once their adapters exist).
+/// Open the adapter a URL names. Cloud clients are created here without any network
+/// call; credentials are resolved on first use.
 pub fn open(url: &url::Url) -> Result<SharedDocumentStore> {
     match url.scheme() {
         #[cfg(feature = "local")]
@@ -121,6 +126,10 @@ pub fn open(url: &url::Url) -> Result<SharedDocumentStore> {
                 .map_err(|_| Error::bad_request(format!("CATALYST_STORE_URL `{url}` is not a local path")))?;
             Ok(Arc::new(local::SqliteDocumentStore::open(path)?))
         }
+        #[cfg(feature = "dynamodb")]
+        "dynamodb" => Ok(Arc::new(dynamodb::DynamoDocumentStore::from_url(url)?)),
+        #[cfg(feature = "firestore")]
+        "firestore" => Ok(Arc::new(firestore::FirestoreDocumentStore::from_url(url)?)),
         other => Err(Error::unavailable(format!(
             "CATALYST_STORE_URL: the `{other}` store adapter is not built into this binary"
         ))

@@ -1,0 +1,77 @@
+//! AWS protocol servers: moto (S3, SQS, DynamoDB, S3 -> SQS notifications) and s3s-fs
+//! (S3 that checks SigV4 signatures).
+
+use std::net::SocketAddr;
+use std::process::Command;
+
+use super::{ServerProcess, free_port, tool};
+
+/// `moto_server` on 127.0.0.1: one in-memory account per process. It accepts any
+/// credentials, so signature checks are s3s-fs's job.
+pub struct Moto {
+    server: ServerProcess,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let mut cmd = Command::new(tool("venv/bin/moto_server"));
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        Moto { server: ServerProcess::start(cmd, port, None) }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr
+    }
+
+    pub fn config(&self) -> aws_config::SdkConfig {
+        crate::aws::static_config(&self.url(), "us-east-1", "testing", "testing")
+    }
+
+    #[cfg(feature = "s3")]
+    pub async fn create_bucket(&self, name: &str) {
+        s3_client(&self.config()).create_bucket().bucket(name).send().await.expect("create bucket on moto");
+    }
+}
+
+#[cfg(feature = "s3")]
+pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build())
+}
+
+/// `s3s-fs` (crates.io, 0.14.1) serving a temporary directory, with one access key.
+pub struct S3sFs {
+    server: ServerProcess,
+}
+
+impl S3sFs {
+    pub const ACCESS_KEY: &'static str = "catalyst-test-access";
+    pub const SECRET_KEY: &'static str = "catalyst-test-secret-key";
+
+    pub fn start() -> S3sFs {
+        let dir = tempfile::tempdir().expect("temp dir for s3s-fs");
+        let port = free_port();
+        let mut cmd = Command::new(tool("bin/s3s-fs"));
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", Self::ACCESS_KEY, "--secret-key", Self::SECRET_KEY])
+            .arg(dir.path());
+        S3sFs { server: ServerProcess::start(cmd, port, Some(dir)) }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn config(&self) -> aws_config::SdkConfig {
+        crate::aws::static_config(&self.url(), "us-east-1", Self::ACCESS_KEY, Self::SECRET_KEY)
+    }
+
+    #[cfg(feature = "s3")]
+    pub async fn create_bucket(&self, name: &str) {
+        s3_client(&self.config()).create_bucket().bucket(name).send().await.expect("create bucket on s3s-fs");
+    }
+}
