@@ -129,7 +129,16 @@ pub fn lambda_shape(v: &serde_json::Value) -> LambdaShape {
 }
 
 /// S3 ObjectCreated notifications (delivered to Lambda directly, or wrapped in SQS/SNS).
-pub fn from_s3_event(payload: serde_json::Value) -> Result<Vec<ObjectCreated>> {
+pub fn from_s3_event(mut payload: serde_json::Value) -> Result<Vec<ObjectCreated>> {
+    // S3-compatible servers (moto, MinIO) leave out parts of a record we never read but the
+    // aws_lambda_events type requires; fill them in rather than refuse a usable event.
+    if let Some(records) = payload.get_mut("Records").and_then(|r| r.as_array_mut()) {
+        for record in records.iter_mut().filter_map(|r| r.as_object_mut()) {
+            for field in ["userIdentity", "requestParameters", "responseElements"] {
+                record.entry(field).or_insert_with(|| serde_json::json!({}));
+            }
+        }
+    }
     let event: S3Event = serde_json::from_value(payload)
         .map_err(|e| Error::bad_request(format!("not an S3 event: {e}")).with_code("invalid_event"))?;
     let mut out = Vec::new();
