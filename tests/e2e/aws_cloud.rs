@@ -31,13 +31,6 @@ async fn an_s3_notification_delivered_twice_is_parsed_once() {
         .unwrap();
     let sqs = aws_sdk_sqs_client(&config);
     sqs.create_queue().queue_name("catalyst-uploads").send().await.unwrap();
-    let filter = NotificationConfigurationFilter::builder()
-        .key(
-            S3KeyFilter::builder()
-                .filter_rules(FilterRule::builder().name(FilterRuleName::Prefix).value("uploads/resumes/").build())
-                .build(),
-        )
-        .build();
     s3.put_bucket_notification_configuration()
         .bucket("uploads")
         .notification_configuration(
@@ -46,7 +39,7 @@ async fn an_s3_notification_delivered_twice_is_parsed_once() {
                     QueueConfiguration::builder()
                         .queue_arn("arn:aws:sqs:us-east-1:123456789012:catalyst-uploads")
                         .events(Event::S3ObjectCreated)
-                        .filter(filter)
+                        .filter(resumes_only())
                         .build()
                         .unwrap(),
                 )
@@ -90,21 +83,7 @@ async fn an_s3_notification_delivered_twice_is_parsed_once() {
     // The parse binary in Lambda mode, its blob port on the same S3.
     let dir = tempfile::tempdir().unwrap();
     let (api, addr) = RuntimeApi::start().await;
-    let env = HashMap::from([
-        ("AWS_LAMBDA_RUNTIME_API".to_owned(), addr.to_string()),
-        ("AWS_LAMBDA_FUNCTION_NAME".to_owned(), "parse".to_owned()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_owned(), "512".to_owned()),
-        ("AWS_LAMBDA_FUNCTION_VERSION".to_owned(), "$LATEST".to_owned()),
-        ("AWS_LAMBDA_LOG_STREAM_NAME".to_owned(), "stream".to_owned()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME".to_owned(), "/aws/lambda/parse".to_owned()),
-        ("AWS_ENDPOINT_URL".to_owned(), moto.url()),
-        ("AWS_ACCESS_KEY_ID".to_owned(), "testing".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY".to_owned(), "testing".to_owned()),
-        ("CATALYST_BLOB_URL".to_owned(), "s3://uploads/".to_owned()),
-        ("CATALYST_DATA_DIR".to_owned(), dir.path().display().to_string()),
-        ("CATALYST_MODELS_DIR".to_owned(), models_dir().display().to_string()),
-    ]);
-    let _parse = Proc::start(&bin("parse"), &[], &env, dir.path());
+    let _parse = Proc::start(&bin("parse"), &[], &parse_env(addr, &moto, dir.path()), dir.path());
     for delivery in 1..=2 {
         let outcome = api.call(notification.clone()).await;
         assert!(matches!(outcome, Outcome::Response(_)), "delivery {delivery}: {outcome:?}");
@@ -122,4 +101,177 @@ async fn an_s3_notification_delivered_twice_is_parsed_once() {
 
 fn aws_sdk_sqs_client(config: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(config)
+}
+
+/// Lambda's SQS event source mapping, played by the test over real SQS (moto): receive a
+/// batch, invoke the function with it, delete what succeeded and return the rest, as
+/// `ReportBatchItemFailures` does. Only the failed message comes back, and after the
+/// redrive policy's `maxReceiveCount` it sits in the dead-letter queue.
+#[tokio::test]
+async fn sqs_batches_return_only_failed_messages_until_they_are_dead_lettered() {
+    use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+    let moto = Moto::start();
+    let config = moto.config();
+    let s3 = s3_client(&config);
+    s3.create_bucket().bucket("uploads").send().await.unwrap();
+    let sqs = aws_sdk_sqs_client(&config);
+    let dlq = sqs.create_queue().queue_name("catalyst-uploads-dlq").send().await.unwrap().queue_url.unwrap();
+    let queue = sqs
+        .create_queue()
+        .queue_name("catalyst-uploads")
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:catalyst-uploads-dlq","maxReceiveCount":"2"}"#,
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    s3.put_bucket_notification_configuration()
+        .bucket("uploads")
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn("arn:aws:sqs:us-east-1:123456789012:catalyst-uploads")
+                        .events(Event::S3ObjectCreated)
+                        // As Terraform wires it: parse's own outputs must not notify.
+                        .filter(resumes_only())
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let blob = S3BlobStore::with_config(&config, "uploads", "");
+    blob.put("uploads/resumes/u_1/good.txt", Bytes::from_static(RESUME.as_bytes()), PutOptions::default())
+        .await
+        .unwrap();
+    // Bytes that claim to be a PDF and are not: a permanent failure.
+    blob.put("uploads/resumes/u_1/broken.pdf", Bytes::from_static(b"%PDF-1.7\n\x00\x01garbage"), PutOptions::default())
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let (api, addr) = RuntimeApi::start().await;
+    let _parse = Proc::start(&bin("parse"), &[], &parse_env(addr, &moto, dir.path()), dir.path());
+
+    let mut failed_ids = Vec::new();
+    for round in 1..=3 {
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .visibility_timeout(30)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if round == 3 {
+            assert!(messages.is_empty(), "the failed message should be in the DLQ by now: {messages:?}");
+            break;
+        }
+        let records: Vec<serde_json::Value> = messages
+            .iter()
+            .map(|m| {
+                let attrs: serde_json::Map<String, serde_json::Value> = m
+                    .attributes()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.as_str().to_owned(), serde_json::Value::String(v.clone())))
+                    .collect();
+                serde_json::json!({
+                    "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                    "attributes": attrs, "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
+                    "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:catalyst-uploads",
+                })
+            })
+            .collect();
+        let Outcome::Response(response) = api.call(serde_json::json!({ "Records": records })).await else {
+            panic!("round {round}: the batch itself failed")
+        };
+        let failures: Vec<String> = response["batchItemFailures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+            .collect();
+        // What the event source mapping does with the answer.
+        for m in &messages {
+            let id = m.message_id().unwrap().to_owned();
+            if failures.contains(&id) {
+                sqs.change_message_visibility()
+                    .queue_url(&queue)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .unwrap();
+            } else {
+                sqs.delete_message()
+                    .queue_url(&queue)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        if round == 1 {
+            // Both uploads (and S3's test event) were in the batch; only the broken one failed.
+            let bodies: Vec<&str> = messages.iter().filter_map(|m| m.body()).collect();
+            assert!(bodies.iter().any(|b| b.contains("good.txt")), "{bodies:?}");
+            assert_eq!(failures.len(), 1, "{response}");
+            failed_ids = failures;
+        } else {
+            let bodies: Vec<(&str, &str)> =
+                messages.iter().map(|m| (m.message_id().unwrap(), m.body().unwrap())).collect();
+            assert_eq!(
+                messages.len(),
+                1,
+                "only the failed message came back: {bodies:#?} (failed before: {failed_ids:?})"
+            );
+            assert_eq!(failures, failed_ids);
+        }
+    }
+    let dead = sqs.receive_message().queue_url(&dlq).max_number_of_messages(10).send().await.unwrap();
+    let dead = dead.messages.unwrap_or_default();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].body().unwrap().contains("broken.pdf"));
+    // The good resume was parsed; the broken one has its failure recorded for the user.
+    assert!(blob.head("parsed/resumes/u_1/good.json").await.is_ok());
+    let broken: serde_json::Value =
+        serde_json::from_slice(&blob.get("parsed/resumes/u_1/broken.json").await.unwrap().data).unwrap();
+    assert!(broken["error"]["code"].is_string(), "{broken}");
+}
+
+fn parse_env(api: std::net::SocketAddr, moto: &Moto, dir: &std::path::Path) -> HashMap<String, String> {
+    HashMap::from([
+        ("AWS_LAMBDA_RUNTIME_API".to_owned(), api.to_string()),
+        ("AWS_LAMBDA_FUNCTION_NAME".to_owned(), "parse".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_owned(), "512".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_VERSION".to_owned(), "$LATEST".to_owned()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME".to_owned(), "stream".to_owned()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME".to_owned(), "/aws/lambda/parse".to_owned()),
+        ("AWS_ENDPOINT_URL".to_owned(), moto.url()),
+        ("AWS_ACCESS_KEY_ID".to_owned(), "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), "testing".to_owned()),
+        ("CATALYST_BLOB_URL".to_owned(), "s3://uploads/".to_owned()),
+        ("CATALYST_DATA_DIR".to_owned(), dir.display().to_string()),
+        ("CATALYST_MODELS_DIR".to_owned(), models_dir().display().to_string()),
+    ])
+}
+
+fn resumes_only() -> NotificationConfigurationFilter {
+    NotificationConfigurationFilter::builder()
+        .key(
+            S3KeyFilter::builder()
+                .filter_rules(FilterRule::builder().name(FilterRuleName::Prefix).value("uploads/resumes/").build())
+                .build(),
+        )
+        .build()
 }
