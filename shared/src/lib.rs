@@ -11,6 +11,8 @@ pub mod blob;
 pub mod config;
 pub mod error;
 pub mod event;
+#[cfg(any(feature = "gcs", feature = "pubsub"))]
+mod gcp;
 #[cfg(feature = "llm")]
 pub mod llm;
 pub mod models;
