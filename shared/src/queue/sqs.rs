@@ -315,6 +315,18 @@ mod tests {
         assert_eq!(queue.send("jobs", many).await.unwrap_err().code(), "too_many_attributes");
     }
 
+    #[tokio::test]
+    async fn server_errors_are_retried_with_backoff() {
+        let moto = Moto::start();
+        create_queues(&moto, "catalyst", &["jobs"]).await;
+        let proxy = crate::testkit::FlakyProxy::start(moto.addr(), 2, 503, "Service Unavailable");
+        let config = crate::aws::static_config(&proxy.url(), "us-east-1", "test", "test");
+        let queue = SqsQueue::with_config(&config, "catalyst", 3);
+        queue.send("jobs", Outgoing::json(&"x").unwrap()).await.unwrap();
+        assert_eq!(proxy.failed(), 2);
+        assert_eq!(queue.receive("jobs", 10, Duration::from_secs(30)).await.unwrap().len(), 1);
+    }
+
     #[test]
     fn urls_are_checked() {
         let q = SqsQueue::from_url(&"sqs://catalyst-prod?max_attempts=7".parse().unwrap()).unwrap();

@@ -357,6 +357,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn throttling_is_retried_with_backoff() {
+        let moto = Moto::start();
+        create_table(&moto, "catalyst-interviews").await;
+        let proxy = crate::testkit::FlakyProxy::start(
+            moto.addr(),
+            2,
+            400,
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"slow down"}"#,
+        );
+        let config = crate::aws::static_config(&proxy.url(), "us-east-1", "test", "test");
+        let store = DynamoDocumentStore::with_config(&config, "catalyst");
+        assert_eq!(store.put("interviews", "i1", json!({}), Precondition::Absent, None).await.unwrap(), 1);
+        assert_eq!(proxy.failed(), 2);
+    }
+
+    #[tokio::test]
     async fn missing_table_is_a_clear_error() {
         let moto = Moto::start();
         let store = DynamoDocumentStore::with_config(&moto.config(), "catalyst");
