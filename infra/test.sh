@@ -13,11 +13,13 @@ export CATALYST_DATA_DIR="${CATALYST_DATA_DIR:-$root/.catalyst}"
 export CATALYST_MODELS_DIR="${CATALYST_MODELS_DIR:-$CATALYST_DATA_DIR/models}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 target="${CARGO_TARGET_DIR:-$root/target}"
+# CI builds once from nothing: incremental state would only cost disk (gigabytes) and time.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 # Features that are off in default builds, switched on here so their tests run too; one
 # feature set for every step means nothing is compiled twice. They are inert unless
 # configured (OTEL_EXPORTER_OTLP_ENDPOINT, LLM_*).
 # The cloud adapters (aws, gcp) are tested against real protocol servers (testkit).
-features="catalyst-shared/otel,catalyst-shared/llm,catalyst-shared/llm-local,catalyst-shared/aws,catalyst-shared/gcp,catalyst-shared/testkit,catalyst-e2e/aws"
+features="catalyst-shared/otel,catalyst-shared/llm,catalyst-shared/llm-local,catalyst-shared/aws,catalyst-shared/gcp,catalyst-shared/testkit,catalyst-e2e/aws,catalyst-e2e/gcp"
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 

@@ -232,8 +232,8 @@ mod tests {
         }
         assert_eq!(resolve(&cfg, &SPEC, |_| Some(p.clone())).await.unwrap(), elsewhere);
 
-        // An adapter this build lacks is a clear error, not a hang.
-        let err = resolve(&cfg, &SPEC, |_| Some("s3://models-bucket/tiny".into())).await.unwrap_err();
+        // A storage scheme no build has is a clear error, not a hang.
+        let err = resolve(&cfg, &SPEC, |_| Some("azure://models-bucket/tiny".into())).await.unwrap_err();
         assert_eq!(err.code(), "adapter_unavailable");
     }
 

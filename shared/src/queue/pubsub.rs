@@ -134,7 +134,7 @@ impl PubSubQueue {
 
     async fn publisher(&self, queue: &str) -> Result<Publisher> {
         let topic = self.topic(queue);
-        if let Some(p) = self.publishers.lock().expect("publishers lock").get(&topic) {
+        if let Some(p) = self.publishers.lock().unwrap_or_else(|e| e.into_inner()).get(&topic) {
             return Ok(p.clone());
         }
         let client = self
@@ -160,7 +160,7 @@ impl PubSubQueue {
                 builder.build().await.map_err(|e| unavailable("Pub/Sub client").with_source(e))
             })
             .await?;
-        let mut publishers = self.publishers.lock().expect("publishers lock");
+        let mut publishers = self.publishers.lock().unwrap_or_else(|e| e.into_inner());
         let publisher = publishers
             .entry(topic.clone())
             // A function sends one message and waits for its id: no batching delay.
