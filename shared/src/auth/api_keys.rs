@@ -532,6 +532,56 @@ mod tests {
         assert_eq!(keys.revoke(&alice, &created.id).await.unwrap_err().status(), http::StatusCode::NOT_FOUND);
     }
 
+    /// The same life cycle on a cloud store: keys live in DynamoDB or Firestore there.
+    #[cfg(any(feature = "dynamodb", feature = "firestore"))]
+    async fn life_cycle_on(store: SharedDocumentStore) {
+        let keys = ApiKeys::new(store).with_usage_flush_interval(Duration::from_millis(20));
+        let alice = user("alice");
+        let created = keys.create(&alice, req("ci", &["scrape"])).await.unwrap();
+        let p = keys.verify(&created.key).await.unwrap();
+        assert_eq!((p.kind, p.uid.as_str()), (PrincipalKind::ApiKey, "alice"));
+        let (list, _) = keys.list(&alice, None, 10).await.unwrap();
+        assert_eq!(list.len(), 1);
+        assert!(keys.list(&user("bob"), None, 10).await.unwrap().0.is_empty());
+        assert_eq!(keys.revoke(&user("bob"), &created.id).await.unwrap_err().status(), http::StatusCode::NOT_FOUND);
+        keys.revoke(&alice, &created.id).await.unwrap();
+        assert_eq!(keys.verify(&created.key).await.unwrap_err().code(), "invalid_api_key");
+    }
+
+    #[cfg(feature = "dynamodb")]
+    #[tokio::test]
+    async fn life_cycle_on_dynamodb() {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        let moto = crate::testkit::aws::Moto::start();
+        let attr = |n: &str| {
+            AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
+        };
+        let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
+        aws_sdk_dynamodb::Client::new(&moto.config())
+            .create_table()
+            .table_name(format!("catalyst-{COLLECTION}"))
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk"))
+            .attribute_definitions(attr("sk"))
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .send()
+            .await
+            .unwrap();
+        let store = crate::store::dynamodb::DynamoDocumentStore::with_config(&moto.config(), "catalyst");
+        life_cycle_on(Arc::new(store)).await;
+    }
+
+    #[cfg(feature = "firestore")]
+    #[tokio::test]
+    async fn life_cycle_on_firestore() {
+        let emulator = crate::testkit::gcp::firestore_emulator();
+        let store = crate::store::firestore::FirestoreDocumentStore::with_endpoint("demo-keys", "keys", emulator.url());
+        life_cycle_on(Arc::new(store)).await;
+    }
+
     #[tokio::test]
     async fn expired_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
