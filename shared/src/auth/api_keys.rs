@@ -551,25 +551,8 @@ mod tests {
     #[cfg(feature = "dynamodb")]
     #[tokio::test]
     async fn life_cycle_on_dynamodb() {
-        use aws_sdk_dynamodb::types::{
-            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        };
         let moto = crate::testkit::aws::Moto::start();
-        let attr = |n: &str| {
-            AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
-        };
-        let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
-        aws_sdk_dynamodb::Client::new(&moto.config())
-            .create_table()
-            .table_name(format!("catalyst-{COLLECTION}"))
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("pk"))
-            .attribute_definitions(attr("sk"))
-            .key_schema(key("pk", KeyType::Hash))
-            .key_schema(key("sk", KeyType::Range))
-            .send()
-            .await
-            .unwrap();
+        moto.create_table(&format!("catalyst-{COLLECTION}")).await;
         let store = crate::store::dynamodb::DynamoDocumentStore::with_config(&moto.config(), "catalyst");
         life_cycle_on(Arc::new(store)).await;
     }

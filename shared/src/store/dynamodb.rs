@@ -317,28 +317,11 @@ impl DynamoDocumentStore {
 mod tests {
     use super::*;
     use crate::testkit::aws::Moto;
-    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
     use serde_json::json;
     use std::sync::Arc;
 
-    /// The table Terraform creates (terraform/aws/tables.tf).
     async fn create_table(moto: &Moto, name: &str) {
-        let client = Client::new(&moto.config());
-        let attr = |n: &str| {
-            AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
-        };
-        let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
-        client
-            .create_table()
-            .table_name(name)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("pk"))
-            .attribute_definitions(attr("sk"))
-            .key_schema(key("pk", KeyType::Hash))
-            .key_schema(key("sk", KeyType::Range))
-            .send()
-            .await
-            .unwrap();
+        moto.create_table(name).await;
     }
 
     async fn store_with_tables(moto: &Moto, collections: &[&str]) -> DynamoDocumentStore {

@@ -36,6 +36,30 @@ impl Moto {
     pub async fn create_bucket(&self, name: &str) {
         s3_client(&self.config()).create_bucket().bucket(name).send().await.expect("create bucket on moto");
     }
+
+    /// A table as Terraform creates it for a collection (terraform/aws/tables.tf):
+    /// string keys `pk` (hash) and `sk` (range), on demand.
+    #[cfg(feature = "dynamodb")]
+    pub async fn create_table(&self, name: &str) {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        let attr = |n: &str| {
+            AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
+        };
+        let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
+        aws_sdk_dynamodb::Client::new(&self.config())
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk"))
+            .attribute_definitions(attr("sk"))
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .send()
+            .await
+            .expect("create table on moto");
+    }
 }
 
 #[cfg(feature = "s3")]
