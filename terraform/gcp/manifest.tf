@@ -43,12 +43,12 @@ locals {
       memory_mb   = 1024
       timeout_s   = 60
       authorizer  = false
-      routes      = ["POST /v1/parse"]
+      routes      = ["POST /v1/parse", "POST /v1/parse/uploads"]
       storage     = [{ prefix = "uploads/resumes/", suffix = "" }]
       queues      = []
       schedules   = []
       reads       = ["uploads/resumes/", "models/"]
-      writes      = ["parsed/resumes/"]
+      writes      = ["parsed/resumes/", "uploads/resumes/"]
       publishes   = []
       collections = ["api_keys"]
       secrets     = []

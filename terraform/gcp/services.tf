@@ -119,6 +119,17 @@ resource "google_storage_bucket_iam_member" "writes" {
   }
 }
 
+# Signed upload URLs (routes ending in /uploads): on Cloud Run there is no key file, so a
+# function signs through the IAM signBlob API as its own account, which needs this role
+# on that one account and nothing wider.
+resource "google_service_account_iam_member" "sign_uploads" {
+  for_each = { for fn, f in local.functions : fn => f if anytrue([for r in f.routes : endswith(r, "/uploads")]) }
+
+  service_account_id = module.service[each.key].service_account_id
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = module.service[each.key].member
+}
+
 # Firestore IAM stops at the database: collections cannot be told apart, so each
 # function gets the one database and nothing else in the project.
 resource "google_project_iam_member" "firestore" {

@@ -275,3 +275,41 @@ fn resumes_only() -> NotificationConfigurationFilter {
         )
         .build()
 }
+
+/// A browser's direct upload: parse (HTTP mode, blobs on s3s-fs, which checks SigV4)
+/// hands out a presigned URL under the caller's folder, and a plain PUT to it lands.
+#[tokio::test]
+async fn parse_hands_out_presigned_upload_urls_that_s3_accepts() {
+    use catalyst_shared::testkit::aws::S3sFs;
+    let s3 = S3sFs::start();
+    s3.create_bucket("uploads").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = catalyst_e2e::local_env(dir.path());
+    env.insert("CATALYST_AUTH".into(), "off".into());
+    env.insert("CATALYST_BLOB_URL".into(), "s3://uploads/".into());
+    env.insert("AWS_ENDPOINT_URL".into(), s3.url());
+    env.insert("AWS_ACCESS_KEY_ID".into(), S3sFs::ACCESS_KEY.into());
+    env.insert("AWS_SECRET_ACCESS_KEY".into(), S3sFs::SECRET_KEY.into());
+    let parse = Proc::start_http(&bin("parse"), &[], env, dir.path()).await;
+    let client = catalyst_e2e::client();
+    let r = client
+        .post(parse.url("/v1/parse/uploads"))
+        .json(&serde_json::json!({"filename": "../My CV.txt", "content_type": "text/plain"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", parse.output());
+    let ticket: serde_json::Value = r.json().await.unwrap();
+    let key = ticket["key"].as_str().unwrap();
+    assert!(key.starts_with("uploads/resumes/dev/") && key.ends_with("-My_CV.txt"), "{ticket}");
+    assert!(ticket["result_key"].as_str().unwrap().starts_with("parsed/resumes/dev/"), "{ticket}");
+    assert_eq!(ticket["method"], "PUT");
+    let mut put = client.put(ticket["url"].as_str().unwrap()).body(RESUME);
+    for (k, v) in ticket["headers"].as_object().unwrap() {
+        put = put.header(k.as_str(), v.as_str().unwrap());
+    }
+    let response = put.send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+    let blob = S3BlobStore::with_config(&s3.config(), "uploads", "");
+    assert_eq!(&blob.get(key).await.unwrap().data[..], RESUME.as_bytes());
+}

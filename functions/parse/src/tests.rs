@@ -51,8 +51,14 @@ pub fn parser() -> Arc<Parser> {
     Arc::new(Parser::new(gazetteer(), Limits::default()))
 }
 
+/// Uploads on the embedded store, in a directory that lives as long as the test process.
+fn local_blob() -> catalyst_shared::blob::SharedBlobStore {
+    let dir = std::env::temp_dir().join(format!("catalyst-parse-test-blobs-{}", std::process::id()));
+    Arc::new(catalyst_shared::blob::local::LocalBlobStore::open(dir).unwrap())
+}
+
 fn app() -> axum::Router {
-    let (router, _) = routes(AppState { parser: parser() }).split_for_parts();
+    let (router, _) = routes(AppState { parser: parser(), blob: local_blob() }).split_for_parts();
     router
 }
 
@@ -262,7 +268,7 @@ fn missing_gazetteer_is_a_clear_startup_error() {
 
 #[test]
 fn the_openapi_document_describes_the_route() {
-    let (_, api) = routes(AppState { parser: parser() }).split_for_parts();
+    let (_, api) = routes(AppState { parser: parser(), blob: local_blob() }).split_for_parts();
     let json = serde_json::to_value(&api).unwrap();
     assert!(json["paths"]["/v1/parse"]["post"].is_object());
 }
@@ -363,4 +369,29 @@ async fn an_oversized_upload_is_refused_from_its_metadata() {
     let stored: StoredResult =
         serde_json::from_slice(&blob.get("parsed/resumes/u_1/huge.json").await.unwrap().data).unwrap();
     assert_eq!(stored.error.unwrap().code, "file_too_large");
+}
+
+#[tokio::test]
+async fn upload_urls_are_refused_clearly_where_storage_cannot_sign() {
+    let req = |body: serde_json::Value| {
+        http::Request::post("/v1/parse/uploads")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let (status, body) =
+        call(req(serde_json::json!({"filename": "cv.pdf", "content_type": "application/pdf"})), Some(Principal::dev()))
+            .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "signing_unsupported");
+    let (status, body) = call(
+        req(serde_json::json!({"filename": "cv.exe", "content_type": "application/x-msdownload"})),
+        Some(Principal::dev()),
+    )
+    .await;
+    assert_eq!(status, 415, "{body}");
+    let (status, body) = call(req(serde_json::json!({"filename": "..."})), Some(Principal::dev())).await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_filename")));
+    let (status, _) = call(req(serde_json::json!({"name": "cv.pdf"})), Some(Principal::dev())).await;
+    assert_eq!(status, 400);
 }

@@ -142,6 +142,38 @@ pub fn validate_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// Where a user's direct upload goes: `uploads/{area}/{uid}/{id}-{name}`. The name is
+/// reduced to a safe file name (letters, digits, `.`, `-`, `_`; at most 80 characters,
+/// extension kept) and prefixed with a fresh time-ordered id, so what a browser sends
+/// can neither escape the user's folder nor overwrite an earlier upload.
+pub fn user_upload_key(area: &str, uid: &str, filename: &str) -> Result<String> {
+    let safe_segment = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !safe_segment(area) {
+        return Err(Error::internal(format!("upload area `{area}` is not a plain name")));
+    }
+    if !safe_segment(uid) || uid.len() > 128 {
+        return Err(Error::bad_request("this user id cannot name an upload folder (letters, digits, `-`, `_`)")
+            .with_code("invalid_uid"));
+    }
+    let base = filename.rsplit(['/', '\\']).next().unwrap_or_default();
+    let mut name: String =
+        base.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+    name = name.trim_start_matches('.').to_owned();
+    if name.len() > 80 {
+        let ext = name.rsplit_once('.').map(|(_, e)| e).filter(|e| e.len() <= 10).unwrap_or("").to_owned();
+        name.truncate(80 - ext.len() - usize::from(!ext.is_empty()));
+        if !ext.is_empty() {
+            name = format!("{name}.{ext}");
+        }
+    }
+    if name.is_empty() {
+        return Err(Error::bad_request("the file name is empty").with_code("invalid_filename"));
+    }
+    let key = format!("uploads/{area}/{uid}/{}-{name}", uuid::Uuid::now_v7().simple());
+    validate_key(&key)?;
+    Ok(key)
+}
+
 /// Open the adapter a URL names. Cloud clients are created here without any network
 /// call; credentials are resolved on first use.
 pub fn open(url: &url::Url) -> Result<SharedBlobStore> {
@@ -167,6 +199,22 @@ pub fn open(url: &url::Url) -> Result<SharedBlobStore> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_keys_stay_in_the_users_folder() {
+        let k = user_upload_key("resumes", "u_1", "My CV (final).pdf").unwrap();
+        assert!(k.starts_with("uploads/resumes/u_1/") && k.ends_with("-My_CV__final_.pdf"), "{k}");
+        for evil in ["../../etc/passwd", "..\\..\\x.pdf", "/abs/cv.pdf", "a/../../b.pdf"] {
+            let k = user_upload_key("resumes", "u_1", evil).unwrap();
+            assert!(k.starts_with("uploads/resumes/u_1/") && !k[20..].contains('/'), "{evil} -> {k}");
+        }
+        let long = format!("{}.docx", "x".repeat(300));
+        let k = user_upload_key("resumes", "u_1", &long).unwrap();
+        assert!(k.ends_with(".docx") && k.rsplit('/').next().unwrap().len() <= 80 + 33, "{k}");
+        assert_ne!(user_upload_key("a", "u", "f").unwrap(), user_upload_key("a", "u", "f").unwrap());
+        assert_eq!(user_upload_key("resumes", "u/1", "cv.pdf").unwrap_err().code(), "invalid_uid");
+        assert_eq!(user_upload_key("resumes", "u_1", "...").unwrap_err().code(), "invalid_filename");
+    }
 
     #[test]
     fn keys_are_validated() {

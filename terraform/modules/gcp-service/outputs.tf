@@ -14,3 +14,8 @@ output "member" {
   description = "IAM member string of the service account."
   value       = "serviceAccount:${google_service_account.this.email}"
 }
+
+output "service_account_id" {
+  description = "Resource id of the service account (for IAM on the account itself)."
+  value       = google_service_account.this.id
+}
