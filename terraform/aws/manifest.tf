@@ -58,12 +58,12 @@ locals {
       memory_mb   = 2048
       timeout_s   = 300
       authorizer  = false
-      routes      = ["POST /v1/transcribe"]
+      routes      = ["POST /v1/transcribe", "POST /v1/transcribe/uploads"]
       storage     = [{ prefix = "uploads/audio/", suffix = "" }]
       queues      = []
       schedules   = []
       reads       = ["uploads/audio/", "models/"]
-      writes      = ["transcripts/"]
+      writes      = ["transcripts/", "uploads/audio/"]
       publishes   = ["transcripts"]
       collections = ["api_keys"]
       secrets     = []

@@ -211,29 +211,6 @@ async fn parse_resume(
     Ok(Json(state.parser.parse(bytes, ct, name).await?))
 }
 
-/// What a client asks for to upload a resume straight to storage.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct UploadRequest {
-    /// The file's name on the user's device; only a safe form of it is kept.
-    pub filename: String,
-    /// The type the upload will carry (it is part of the signature).
-    pub content_type: Option<String>,
-}
-
-/// A signed URL to PUT the resume to, and where its parse result will appear.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct UploadTicket {
-    /// The object the upload creates; its storage event starts the parse.
-    pub key: String,
-    /// Where the parse result is written (`parsed/resumes/{uid}/...json`).
-    pub result_key: String,
-    #[serde(flatten)]
-    pub upload: catalyst_shared::blob::SignedUpload,
-}
-
-/// How long a signed upload URL stays valid.
-const UPLOAD_URL_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
 /// The content types an upload may declare: the formats the parser reads.
 const UPLOAD_TYPES: &[&str] = &[
     "application/pdf",
@@ -253,9 +230,9 @@ const UPLOAD_TYPES: &[&str] = &[
 /// it into `result_key`. Storage that cannot sign (the embedded local store) answers 503
 /// `signing_unsupported`; there, send the file to `POST /v1/parse` instead.
 #[utoipa::path(post, path = "/v1/parse/uploads", tag = "parse",
-    request_body = UploadRequest,
+    request_body = catalyst_shared::blob::UploadRequest,
     responses(
-        (status = 201, body = UploadTicket),
+        (status = 201, body = catalyst_shared::blob::UploadTicket),
         (status = 400, description = "`invalid_filename`, `invalid_uid`", body = catalyst_shared::error::ErrorBody),
         (status = 415, description = "Not a resume format (`unsupported_format`)", body = catalyst_shared::error::ErrorBody),
         (status = 503, description = "This storage cannot sign URLs (`signing_unsupported`)", body = catalyst_shared::error::ErrorBody),
@@ -263,20 +240,19 @@ const UPLOAD_TYPES: &[&str] = &[
 async fn upload_url(
     State(state): State<AppState>,
     principal: Principal,
-    catalyst_shared::error::JsonBody(req): catalyst_shared::error::JsonBody<UploadRequest>,
-) -> Result<(http::StatusCode, Json<UploadTicket>)> {
+    catalyst_shared::error::JsonBody(req): catalyst_shared::error::JsonBody<catalyst_shared::blob::UploadRequest>,
+) -> Result<(http::StatusCode, Json<catalyst_shared::blob::UploadTicket>)> {
     principal.require_scope("parse")?;
-    let content_type =
-        req.content_type.as_deref().map(|c| c.split(';').next().unwrap_or(c).trim().to_ascii_lowercase());
-    if let Some(ct) = content_type.as_deref().filter(|ct| !UPLOAD_TYPES.contains(ct)) {
-        return Err(Error::new(ErrorKind::UnsupportedMediaType, format!("`{ct}` is not a resume format"))
-            .with_code("unsupported_format"));
-    }
-    let key = catalyst_shared::blob::user_upload_key("resumes", &principal.uid, &req.filename)?;
-    let (_, result_key) = output_key(&key)?;
-    let upload = state.blob.signed_upload_url(&key, content_type.as_deref(), UPLOAD_URL_TTL).await?;
-    tracing::info!(uid = %principal.uid, key = %key, "signed resume upload URL issued");
-    Ok((http::StatusCode::CREATED, Json(UploadTicket { key, result_key, upload })))
+    let ticket = catalyst_shared::blob::issue_upload(
+        &*state.blob,
+        &principal.uid,
+        "resumes",
+        &req,
+        |ct| UPLOAD_TYPES.contains(&ct),
+        |key| output_key(key).map(|(_, result)| result),
+    )
+    .await?;
+    Ok((http::StatusCode::CREATED, Json(ticket)))
 }
 
 pub fn routes(state: AppState) -> OpenApiRouter {

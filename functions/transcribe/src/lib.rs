@@ -181,6 +181,8 @@ pub struct AudioBody(pub Vec<u8>);
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// Where recordings are uploaded; signs direct-upload URLs.
+    pub blob: SharedBlobStore,
 }
 
 /// Transcribe the audio in the request body.
@@ -212,10 +214,45 @@ async fn transcribe(
     Ok(Json(state.engine.transcribe(body).await?))
 }
 
+/// Get a URL to upload a recording to directly.
+///
+/// Returns a presigned (S3) or signed (GCS) URL for `PUT`, valid for 15 minutes, under
+/// the caller's own folder `uploads/audio/{uid}/`; the upload's storage event transcribes
+/// it into `result_key` and announces it on the `transcripts` queue. Storage that cannot
+/// sign (the embedded local store) answers 503 `signing_unsupported`.
+#[utoipa::path(post, path = "/v1/transcribe/uploads", tag = "transcribe",
+    request_body = catalyst_shared::blob::UploadRequest,
+    responses(
+        (status = 201, body = catalyst_shared::blob::UploadTicket),
+        (status = 400, description = "`invalid_filename`, `invalid_uid`", body = catalyst_shared::error::ErrorBody),
+        (status = 415, description = "Not an audio type (`unsupported_format`)", body = catalyst_shared::error::ErrorBody),
+        (status = 503, description = "This storage cannot sign URLs (`signing_unsupported`)", body = catalyst_shared::error::ErrorBody),
+    ))]
+async fn upload_url(
+    State(state): State<AppState>,
+    principal: Principal,
+    catalyst_shared::error::JsonBody(req): catalyst_shared::error::JsonBody<catalyst_shared::blob::UploadRequest>,
+) -> Result<(http::StatusCode, Json<catalyst_shared::blob::UploadTicket>)> {
+    principal.require_scope("transcribe")?;
+    let ticket = catalyst_shared::blob::issue_upload(
+        &*state.blob,
+        &principal.uid,
+        "audio",
+        &req,
+        // Browsers and phones label recordings many ways (audio/webm;codecs=opus, video/webm
+        // from MediaRecorder, audio/x-m4a); the format is detected from the bytes anyway.
+        |ct| ct.starts_with("audio/") || ct == "video/webm" || ct == "video/mp4" || ct == "application/ogg",
+        |key| transcript_key(key).map(|(_, result)| result),
+    )
+    .await?;
+    Ok((http::StatusCode::CREATED, Json(ticket)))
+}
+
 pub fn routes(state: AppState) -> OpenApiRouter {
     let max = state.engine.limits.max_bytes;
     OpenApiRouter::new()
         .routes(routes!(transcribe))
+        .routes(routes!(upload_url))
         // The audio limit, not the platform's default JSON body limit, bounds this route.
         .layer(axum::extract::DefaultBodyLimit::max(max))
         .with_state(state)
@@ -363,8 +400,9 @@ pub fn function(deps: &Deps) -> Result<Function> {
         .map_err(|_| Error::internal("model resolution panicked"))?
     })?;
     let engine = Arc::new(Engine::load(&dir, limits)?);
-    let triggers = TranscribeTriggers { engine: engine.clone(), blob: deps.blob()?, queue: deps.queue()? };
-    Ok(Function::new("transcribe", routes(AppState { engine }), Arc::new(triggers)))
+    let blob = deps.blob()?;
+    let triggers = TranscribeTriggers { engine: engine.clone(), blob: blob.clone(), queue: deps.queue()? };
+    Ok(Function::new("transcribe", routes(AppState { engine, blob }), Arc::new(triggers)))
 }
 
 #[cfg(test)]

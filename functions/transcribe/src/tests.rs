@@ -190,8 +190,14 @@ fn decoders_survive_corrupted_files() {
     }
 }
 
+/// Recordings on the embedded store, in a directory that lives as long as the test process.
+fn local_blob() -> SharedBlobStore {
+    let dir = std::env::temp_dir().join(format!("catalyst-transcribe-test-blobs-{}", std::process::id()));
+    Arc::new(catalyst_shared::blob::local::LocalBlobStore::open(dir).unwrap())
+}
+
 fn app() -> axum::Router {
-    let (router, _) = routes(AppState { engine: engine() }).split_for_parts();
+    let (router, _) = routes(AppState { engine: engine(), blob: local_blob() }).split_for_parts();
     router.layer(axum::middleware::from_fn(
         |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
             req.extensions_mut().insert(Principal::dev());
@@ -353,4 +359,30 @@ fn temperature_fallback_samples_deterministically() {
     let b = tr.transcribe(&samples).unwrap();
     assert_eq!(a, b);
     assert!(wer(JFK, &a.text) <= 0.1, "{}", a.text);
+}
+
+#[tokio::test]
+async fn upload_urls_check_the_type_and_say_when_storage_cannot_sign() {
+    let post = |body: serde_json::Value| {
+        http::Request::post("/v1/transcribe/uploads")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap()
+    };
+    for (body, status, code) in [
+        (
+            serde_json::json!({"filename": "answer.webm", "content_type": "audio/webm;codecs=opus"}),
+            503,
+            "signing_unsupported",
+        ),
+        (serde_json::json!({"filename": "answer.webm", "content_type": "video/webm"}), 503, "signing_unsupported"),
+        (serde_json::json!({"filename": "notes.pdf", "content_type": "application/pdf"}), 415, "unsupported_format"),
+        (serde_json::json!({"filename": "../"}), 400, "invalid_filename"),
+    ] {
+        let resp = app().oneshot(post(body.clone())).await.unwrap();
+        assert_eq!(resp.status(), status, "{body}");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["error"]["code"], code, "{body}");
+    }
 }

@@ -174,6 +174,53 @@ pub fn user_upload_key(area: &str, uid: &str, filename: &str) -> Result<String> 
     Ok(key)
 }
 
+/// What a client asks for to upload a file straight to storage.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct UploadRequest {
+    /// The file's name on the user's device; only a safe form of it is kept.
+    pub filename: String,
+    /// The type the upload will carry (it is part of the signature).
+    pub content_type: Option<String>,
+}
+
+/// A signed URL to `PUT` the file to, and where the function's result will appear.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UploadTicket {
+    /// The object the upload creates; its storage event starts the work.
+    pub key: String,
+    /// Where the function writes its result for this upload.
+    pub result_key: String,
+    #[serde(flatten)]
+    pub upload: SignedUpload,
+}
+
+/// How long a signed upload URL stays valid.
+pub const UPLOAD_URL_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Issue a signed direct-upload URL for `uid` under `uploads/{area}/{uid}/`, the declared
+/// content type checked by `accepts` (and then signed), the result key named by
+/// `result_key`. Storage that cannot sign answers `signing_unsupported`.
+pub async fn issue_upload(
+    blob: &dyn BlobStore,
+    uid: &str,
+    area: &str,
+    request: &UploadRequest,
+    accepts: impl Fn(&str) -> bool,
+    result_key: impl Fn(&str) -> Result<String>,
+) -> Result<UploadTicket> {
+    let content_type =
+        request.content_type.as_deref().map(|c| c.split(';').next().unwrap_or(c).trim().to_ascii_lowercase());
+    if let Some(ct) = content_type.as_deref().filter(|ct| !accepts(ct)) {
+        return Err(Error::new(crate::error::ErrorKind::UnsupportedMediaType, format!("`{ct}` is not accepted here"))
+            .with_code("unsupported_format"));
+    }
+    let key = user_upload_key(area, uid, &request.filename)?;
+    let result_key = result_key(&key)?;
+    let upload = blob.signed_upload_url(&key, content_type.as_deref(), UPLOAD_URL_TTL).await?;
+    tracing::info!(uid, key = %key, "signed upload URL issued");
+    Ok(UploadTicket { key, result_key, upload })
+}
+
 /// Open the adapter a URL names. Cloud clients are created here without any network
 /// call; credentials are resolved on first use.
 pub fn open(url: &url::Url) -> Result<SharedBlobStore> {
