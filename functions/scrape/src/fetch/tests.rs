@@ -41,6 +41,14 @@ async fn server() -> SocketAddr {
                 ([(header::CONTENT_TYPE, "text/html; charset=iso-8859-1")], body)
             }),
         )
+        .route("/gzip", get(|| async { compressed("gzip", gzip(PAGE.as_bytes())) }))
+        .route("/br", get(|| async { compressed("br", br(PAGE.as_bytes())) }))
+        .route("/deflate-zlib", get(|| async { compressed("deflate", zlib(PAGE.as_bytes())) }))
+        .route("/deflate-raw", get(|| async { compressed("deflate", raw_deflate(PAGE.as_bytes())) }))
+        // 64 MiB of spaces in about 64 KiB: must stop at the cap, not fill memory.
+        .route("/bomb", get(|| async { compressed("gzip", gzip(&vec![b' '; 64 * 1024 * 1024])) }))
+        .route("/corrupt-gzip", get(|| async { compressed("gzip", b"\x1f\x8b\x08\x00garbage".to_vec()) }))
+        .route("/compress", get(|| async { compressed("compress", PAGE.as_bytes().to_vec()) }))
         .route("/pdf", get(|| async { ([(header::CONTENT_TYPE, "application/pdf")], "%PDF-1.7") }))
         .route("/missing", get(|| async { (StatusCode::NOT_FOUND, "gone") }))
         .route("/broken", get(|| async { (StatusCode::BAD_GATEWAY, "down") }))
@@ -76,6 +84,41 @@ async fn server() -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
+}
+
+fn compressed(encoding: &'static str, body: Vec<u8>) -> Response {
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(header::CONTENT_ENCODING, encoding)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn raw_deflate(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn br(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    brotli::BrotliCompress(&mut &data[..], &mut out, &brotli::enc::BrotliEncoderParams::default()).unwrap();
+    out
 }
 
 fn futures_stream(chunk: Bytes) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
@@ -144,6 +187,22 @@ async fn refuses_bad_types_statuses_sizes_and_slowness() {
     let e = code("/slow").await;
     assert_eq!((e.code(), e.status().as_u16()), ("fetch_timeout", 504));
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn compressed_pages_are_decoded_within_the_size_cap() {
+    let addr = server().await;
+    let f = fetcher(addr, &[]);
+    let url = |p: &str| format!("http://127.0.0.1:{}{p}", addr.port());
+    let plain = f.fetch(&url("/page")).await.unwrap();
+    for path in ["/gzip", "/br", "/deflate-zlib", "/deflate-raw"] {
+        let got = f.fetch(&url(path)).await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(got.body, plain.body, "{path}");
+    }
+    let e = f.fetch(&url("/bomb")).await.unwrap_err();
+    assert_eq!(e.code(), "page_too_large");
+    assert_eq!(f.fetch(&url("/corrupt-gzip")).await.unwrap_err().code(), "corrupt_encoding");
+    assert_eq!(f.fetch(&url("/compress")).await.unwrap_err().code(), "unsupported_encoding");
 }
 
 #[tokio::test]
