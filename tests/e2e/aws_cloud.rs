@@ -89,7 +89,7 @@ async fn an_s3_notification_delivered_twice_is_parsed_once() {
         assert!(matches!(outcome, Outcome::Response(_)), "delivery {delivery}: {outcome:?}");
     }
 
-    let parsed = blob.get("parsed/resumes/u_1/cv.json").await.unwrap();
+    let parsed = blob.get("parsed/resumes/u_1/cv.txt.json").await.unwrap();
     let result: serde_json::Value = serde_json::from_slice(&parsed.data).unwrap();
     assert_eq!(result["resume"]["basics"]["name"], "Ada Lovelace", "{result}");
     assert_eq!(result["resume"]["basics"]["email"], "ada@example.com");
@@ -243,9 +243,9 @@ async fn sqs_batches_return_only_failed_messages_until_they_are_dead_lettered() 
     assert_eq!(dead.len(), 1);
     assert!(dead[0].body().unwrap().contains("broken.pdf"));
     // The good resume was parsed; the broken one has its failure recorded for the user.
-    assert!(blob.head("parsed/resumes/u_1/good.json").await.is_ok());
+    assert!(blob.head("parsed/resumes/u_1/good.txt.json").await.is_ok());
     let broken: serde_json::Value =
-        serde_json::from_slice(&blob.get("parsed/resumes/u_1/broken.json").await.unwrap().data).unwrap();
+        serde_json::from_slice(&blob.get("parsed/resumes/u_1/broken.pdf.json").await.unwrap().data).unwrap();
     assert!(broken["error"]["code"].is_string(), "{broken}");
 }
 

@@ -50,7 +50,7 @@ async fn a_gcs_finalized_event_delivered_twice_is_parsed_once() {
         assert!(status.is_success(), "delivery {delivery}: {status} {}\n{}", r.text().await.unwrap(), parse.output());
         // The result's generation: a write would make a new one.
         let meta: serde_json::Value = http_client()
-            .get(format!("{}/storage/v1/b/catalyst-uploads/o/parsed%2Fresumes%2Fu_7%2Fcv.json", gcs.url()))
+            .get(format!("{}/storage/v1/b/catalyst-uploads/o/parsed%2Fresumes%2Fu_7%2Fcv.txt.json", gcs.url()))
             .send()
             .await
             .unwrap()
@@ -61,6 +61,6 @@ async fn a_gcs_finalized_event_delivered_twice_is_parsed_once() {
     }
     assert_eq!(generations[0], generations[1], "the redelivery rewrote the result");
     let result: serde_json::Value =
-        serde_json::from_slice(&blob.get("parsed/resumes/u_7/cv.json").await.unwrap().data).unwrap();
+        serde_json::from_slice(&blob.get("parsed/resumes/u_7/cv.txt.json").await.unwrap().data).unwrap();
     assert_eq!(result["resume"]["basics"]["name"], "Grace Hopper", "{result}");
 }

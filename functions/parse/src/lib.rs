@@ -278,7 +278,8 @@ pub struct Source {
     pub size: u64,
 }
 
-/// `uploads/resumes/{uid}/{path}.{ext}` → (`uid`, `parsed/resumes/{uid}/{path}.json`).
+/// `uploads/resumes/{uid}/{path}` → (`uid`, `parsed/resumes/{uid}/{path}.json`), e.g.
+/// `uploads/resumes/u1/cv.pdf` → `parsed/resumes/u1/cv.pdf.json`.
 pub fn output_key(upload_key: &str) -> Result<(String, String)> {
     let bad = || {
         Error::bad_request(format!("`{upload_key}` is not under {UPLOAD_PREFIX}{{uid}}/")).with_code("unexpected_key")
@@ -288,15 +289,9 @@ pub fn output_key(upload_key: &str) -> Result<(String, String)> {
     if uid.is_empty() || file.is_empty() || file.ends_with('/') {
         return Err(bad());
     }
-    let (dir, base) = match file.rsplit_once('/') {
-        Some((d, b)) => (format!("{d}/"), b),
-        None => (String::new(), file),
-    };
-    let stem = match base.rsplit_once('.') {
-        Some((s, _)) if !s.is_empty() => s,
-        _ => base,
-    };
-    let out = format!("{PARSED_PREFIX}{uid}/{dir}{stem}.json");
+    // The whole file name, extension included: `cv.pdf` and `cv.docx` side by side must
+    // not overwrite each other's result.
+    let out = format!("{PARSED_PREFIX}{uid}/{file}.json");
     catalyst_shared::blob::validate_key(&out)?;
     Ok((uid.to_string(), out))
 }

@@ -160,9 +160,11 @@ async fn two_column_pdf_keeps_columns_apart() {
 
 #[test]
 fn output_keys() {
-    assert_eq!(output_key("uploads/resumes/u1/cv.pdf").unwrap(), ("u1".into(), "parsed/resumes/u1/cv.json".into()));
-    assert_eq!(output_key("uploads/resumes/u1/2024/cv.v2.docx").unwrap().1, "parsed/resumes/u1/2024/cv.v2.json");
+    assert_eq!(output_key("uploads/resumes/u1/cv.pdf").unwrap(), ("u1".into(), "parsed/resumes/u1/cv.pdf.json".into()));
+    assert_eq!(output_key("uploads/resumes/u1/2024/cv.v2.docx").unwrap().1, "parsed/resumes/u1/2024/cv.v2.docx.json");
     assert_eq!(output_key("uploads/resumes/u1/README").unwrap().1, "parsed/resumes/u1/README.json");
+    // Same name, different formats: different results.
+    assert_ne!(output_key("uploads/resumes/u1/cv.pdf").unwrap().1, output_key("uploads/resumes/u1/cv.docx").unwrap().1);
     for bad in ["uploads/audio/u1/a.wav", "uploads/resumes/u1", "uploads/resumes//cv.pdf"] {
         assert_eq!(output_key(bad).unwrap_err().code(), "unexpected_key", "{bad}");
     }
@@ -190,7 +192,7 @@ async fn storage_event_writes_once_and_redelivery_writes_nothing() {
     let meta =
         blob.put(key, Bytes::from_static(MD.as_bytes()), PutOptions::content_type("text/markdown")).await.unwrap();
     t.object_created(event(key, &meta.etag)).await.unwrap();
-    let first = blob.get("parsed/resumes/u_42/cv.json").await.unwrap();
+    let first = blob.get("parsed/resumes/u_42/cv.md.json").await.unwrap();
     let stored: StoredResult = serde_json::from_slice(&first.data).unwrap();
     assert_eq!(stored.source.key, key);
     assert_eq!(stored.output.as_ref().unwrap().resume.basics.name.as_deref(), Some("Ana Beatriz Souza"));
@@ -199,7 +201,7 @@ async fn storage_event_writes_once_and_redelivery_writes_nothing() {
 
     // Redelivered: nothing new is written (same object version, same modification time).
     t.object_created(event(key, &meta.etag)).await.unwrap();
-    let again = blob.head("parsed/resumes/u_42/cv.json").await.unwrap();
+    let again = blob.head("parsed/resumes/u_42/cv.md.json").await.unwrap();
     assert_eq!(again.last_modified, first.meta.last_modified);
     assert_eq!(again.etag, first.meta.etag);
 
@@ -208,7 +210,7 @@ async fn storage_event_writes_once_and_redelivery_writes_nothing() {
     let meta2 = blob.put(key, Bytes::from(v2), PutOptions::default()).await.unwrap();
     t.object_created(event(key, &meta2.etag)).await.unwrap();
     let stored: StoredResult =
-        serde_json::from_slice(&blob.get("parsed/resumes/u_42/cv.json").await.unwrap().data).unwrap();
+        serde_json::from_slice(&blob.get("parsed/resumes/u_42/cv.md.json").await.unwrap().data).unwrap();
     assert_eq!(stored.output.unwrap().resume.basics.name.as_deref(), Some("Ana B. Souza Lima"));
 
     // Deleted before the event arrived: nothing to do, no error.
@@ -230,12 +232,12 @@ async fn a_bad_upload_is_recorded_and_dead_lettered() {
     assert_eq!(err.code(), "no_text_layer");
     assert!(!err.retryable(), "a file that cannot be parsed must dead-letter, not loop");
     let stored: StoredResult =
-        serde_json::from_slice(&blob.get("parsed/resumes/u_7/scan.json").await.unwrap().data).unwrap();
+        serde_json::from_slice(&blob.get("parsed/resumes/u_7/scan.pdf.json").await.unwrap().data).unwrap();
     assert_eq!(stored.error.unwrap().code, "no_text_layer");
     // Redelivery: the same reason again, nothing rewritten.
-    let before = blob.head("parsed/resumes/u_7/scan.json").await.unwrap();
+    let before = blob.head("parsed/resumes/u_7/scan.pdf.json").await.unwrap();
     assert_eq!(t.object_created(event(key, &meta.etag)).await.unwrap_err().code(), "no_text_layer");
-    assert_eq!(blob.head("parsed/resumes/u_7/scan.json").await.unwrap().last_modified, before.last_modified);
+    assert_eq!(blob.head("parsed/resumes/u_7/scan.pdf.json").await.unwrap().last_modified, before.last_modified);
     // Keys outside the prefix are refused without retry.
     assert!(!t.object_created(event("uploads/other/x.pdf", "e")).await.unwrap_err().retryable());
 }
@@ -367,7 +369,7 @@ async fn an_oversized_upload_is_refused_from_its_metadata() {
     assert_eq!(err.code(), "file_too_large");
     assert!(!err.retryable());
     let stored: StoredResult =
-        serde_json::from_slice(&blob.get("parsed/resumes/u_1/huge.json").await.unwrap().data).unwrap();
+        serde_json::from_slice(&blob.get("parsed/resumes/u_1/huge.txt.json").await.unwrap().data).unwrap();
     assert_eq!(stored.error.unwrap().code, "file_too_large");
 }
 
