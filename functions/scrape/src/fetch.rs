@@ -86,6 +86,12 @@ pub struct Fetcher {
 impl Fetcher {
     pub fn new(config: &ScrapeConfig, resolver: Arc<dyn Resolver>) -> Self {
         let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        Self::with_roots(config, resolver, roots)
+    }
+
+    /// Trusting `roots` instead of the Mozilla set: a private CA (an intranet job board),
+    /// or a test's own CA.
+    pub fn with_roots(config: &ScrapeConfig, resolver: Arc<dyn Resolver>, roots: rustls::RootCertStore) -> Self {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

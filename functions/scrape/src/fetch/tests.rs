@@ -205,6 +205,76 @@ async fn compressed_pages_are_decoded_within_the_size_cap() {
     assert_eq!(f.fetch(&url("/compress")).await.unwrap_err().code(), "unsupported_encoding");
 }
 
+/// A job board over real TLS on 127.0.0.1: a certificate for `jobs.test` from a CA the
+/// test makes, a hand-written HTTP/1.1 answer behind the handshake.
+async fn tls_server(names: Vec<String>) -> (SocketAddr, rustls::RootCertStore) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(names).unwrap().signed_by(&key, &ca).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()))
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{PAGE}",
+                    PAGE.len()
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (addr, roots)
+}
+
+#[tokio::test]
+async fn https_pages_are_fetched_and_certificates_checked() {
+    let (addr, roots) = tls_server(vec!["jobs.test".into()]).await;
+    let mut config = ScrapeConfig::default();
+    config.policy.allow_nets = vec!["127.0.0.1/32".parse().unwrap()];
+    config.policy.allow_ports.insert(addr.port());
+    config.timeout = Duration::from_secs(5);
+    let names = [
+        ("jobs.test".to_string(), vec!["127.0.0.1".parse().unwrap()]),
+        ("other.test".to_string(), vec!["127.0.0.1".parse().unwrap()]),
+    ];
+    let resolver = Arc::new(StaticResolver(names.into_iter().collect()));
+    let f = Fetcher::with_roots(&config, resolver.clone(), roots);
+    let got = f.fetch(&format!("https://jobs.test:{}/page", addr.port())).await.unwrap();
+    assert!(got.body.contains("<p>Hello</p>"), "{}", got.body);
+    // The certificate names jobs.test, not other.test: refused.
+    let e = f.fetch(&format!("https://other.test:{}/page", addr.port())).await.unwrap_err();
+    assert_eq!(e.code(), "tls_failed");
+    // A CA we do not trust (the Mozilla set): refused.
+    let e =
+        Fetcher::new(&config, resolver).fetch(&format!("https://jobs.test:{}/page", addr.port())).await.unwrap_err();
+    assert_eq!(e.code(), "tls_failed");
+}
+
 #[tokio::test]
 async fn redirects_are_followed_at_most_five_times() {
     let addr = server().await;
