@@ -145,6 +145,17 @@ fn schema() -> Value {
 // ---------------------------------------------------------------- OpenAI-compatible
 
 #[tokio::test]
+async fn openai_reasoning_models_get_max_completion_tokens_and_no_temperature() {
+    let srv = Server::start(|_, _| json_response(200, openai_answer("Fine."))).await;
+    let m =
+        model(vec![provider(ProviderKind::OpenAi, &format!("{}/v1", srv.base), "o4-mini", "sk-test")], policy()).await;
+    assert_eq!(m.complete(&request()).await.unwrap().text, "Fine.");
+    let r = srv.request(0);
+    assert_eq!(r.body["max_completion_tokens"], 64);
+    assert!(r.body.get("max_tokens").is_none() && r.body.get("temperature").is_none(), "{}", r.body);
+}
+
+#[tokio::test]
 async fn openai_request_shape_and_answer() {
     let srv = Server::start(|_, _| json_response(200, openai_answer("Hello there."))).await;
     let m =

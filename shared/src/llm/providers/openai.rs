@@ -83,10 +83,18 @@ impl Protocol for OpenAi {
         let mut body = json!({
             "model": self.model,
             "messages": messages,
-            "max_tokens": req.max_tokens,
-            "temperature": req.temperature,
             "stream": stream,
         });
+        if is_reasoning_model(&self.model) {
+            // o-series and GPT-5 models refuse `max_tokens` and any temperature but the
+            // default; their budget also covers hidden reasoning tokens.
+            body["max_completion_tokens"] = json!(req.max_tokens);
+        } else {
+            // `max_tokens` is what every OpenAI-compatible server (vLLM, llama.cpp, Ollama,
+            // gateways) understands.
+            body["max_tokens"] = json!(req.max_tokens);
+            body["temperature"] = json!(req.temperature);
+        }
         if stream {
             body["stream_options"] = json!({"include_usage": true});
         }
@@ -201,6 +209,32 @@ impl StreamDecoder for Decoder {
             Ok(None)
         } else {
             Err(Error::unavailable("openai stream ended before the answer was complete").with_code("llm_truncated"))
+        }
+    }
+}
+
+/// OpenAI's reasoning models (o1, o3, o4-mini, GPT-5 …), by name, with or without a
+/// gateway's `openai/` prefix or an Azure deployment of the same name.
+fn is_reasoning_model(model: &str) -> bool {
+    let name = model.rsplit('/').next().unwrap_or(model).to_ascii_lowercase();
+    let o_series = name.len() >= 2
+        && name.starts_with('o')
+        && name.as_bytes()[1].is_ascii_digit()
+        && name[1..].chars().take_while(char::is_ascii_digit).count() <= 2;
+    o_series || name.starts_with("gpt-5")
+}
+
+#[cfg(test)]
+mod reasoning_tests {
+    use super::is_reasoning_model;
+
+    #[test]
+    fn reasoning_models_are_told_apart_by_name() {
+        for m in ["o1", "o1-mini", "o3", "o3-2025-04-16", "o4-mini", "gpt-5", "gpt-5-mini", "openai/o3-mini"] {
+            assert!(is_reasoning_model(m), "{m}");
+        }
+        for m in ["gpt-4o", "gpt-4.1-mini", "llama-3.1-8b", "olmo-2", "ollama", "qwen2.5", "gpt-test"] {
+            assert!(!is_reasoning_model(m), "{m}");
         }
     }
 }
