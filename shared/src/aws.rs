@@ -86,7 +86,7 @@ where
     if let Some(c) = code {
         error = error.with_code(to_snake(&c));
     }
-    error.with_source(aws_smithy_types::error::display::DisplayErrorContext(err).to_string_error())
+    error.with_source(err)
 }
 
 fn classify<E, R>(
@@ -165,30 +165,7 @@ impl HttpStatus for aws_smithy_runtime_api::http::Response {
     }
 }
 
-/// An error's text as an owned `std::error::Error`, so sources can be kept after the SDK
-/// error (which is not `'static`-friendly in every type parameter) is gone.
-trait ToStringError {
-    fn to_string_error(&self) -> StringError;
-}
-
-impl<T: std::fmt::Display> ToStringError for T {
-    fn to_string_error(&self) -> StringError {
-        StringError(self.to_string())
-    }
-}
-
-#[derive(Debug)]
-struct StringError(String);
-
-impl std::fmt::Display for StringError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StringError {}
-
-/// Parse the bucket/table/queue prefix part of an adapter URL, naming the variable on error.
+/// A bad adapter URL, naming the variable it came from.
 pub(crate) fn url_error(var: &str, url: &url::Url, why: &str) -> Error {
     Error::bad_request(format!("{var} `{url}`: {why}")).with_code("invalid_config")
 }

@@ -31,23 +31,7 @@ async fn an_s3_notification_delivered_twice_is_parsed_once() {
         .unwrap();
     let sqs = aws_sdk_sqs_client(&config);
     sqs.create_queue().queue_name("catalyst-uploads").send().await.unwrap();
-    s3.put_bucket_notification_configuration()
-        .bucket("uploads")
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(
-                    QueueConfiguration::builder()
-                        .queue_arn("arn:aws:sqs:us-east-1:123456789012:catalyst-uploads")
-                        .events(Event::S3ObjectCreated)
-                        .filter(resumes_only())
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    notify_uploads_queue(&s3).await;
 
     // The candidate's upload, through the blob port's S3 adapter.
     let blob = S3BlobStore::with_config(&config, "uploads", "");
@@ -128,24 +112,7 @@ async fn sqs_batches_return_only_failed_messages_until_they_are_dead_lettered() 
         .unwrap()
         .queue_url
         .unwrap();
-    s3.put_bucket_notification_configuration()
-        .bucket("uploads")
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(
-                    QueueConfiguration::builder()
-                        .queue_arn("arn:aws:sqs:us-east-1:123456789012:catalyst-uploads")
-                        .events(Event::S3ObjectCreated)
-                        // As Terraform wires it: parse's own outputs must not notify.
-                        .filter(resumes_only())
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    notify_uploads_queue(&s3).await;
     let blob = S3BlobStore::with_config(&config, "uploads", "");
     blob.put("uploads/resumes/u_1/good.txt", Bytes::from_static(RESUME.as_bytes()), PutOptions::default())
         .await
@@ -264,6 +231,28 @@ fn parse_env(api: std::net::SocketAddr, moto: &Moto, dir: &std::path::Path) -> H
         ("CATALYST_DATA_DIR".to_owned(), dir.display().to_string()),
         ("CATALYST_MODELS_DIR".to_owned(), models_dir().display().to_string()),
     ])
+}
+
+/// S3 -> SQS ObjectCreated notifications for `uploads/resumes/`, as Terraform wires the
+/// storage trigger: parse's own outputs must not notify.
+async fn notify_uploads_queue(s3: &aws_sdk_s3::Client) {
+    s3.put_bucket_notification_configuration()
+        .bucket("uploads")
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn("arn:aws:sqs:us-east-1:123456789012:catalyst-uploads")
+                        .events(Event::S3ObjectCreated)
+                        .filter(resumes_only())
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
 }
 
 fn resumes_only() -> NotificationConfigurationFilter {

@@ -192,7 +192,7 @@ fn eval_development_set() {
 /// `PARSE_DUMP=path cargo test -p catalyst-parse dump -- --ignored --nocapture` prints
 /// what the parser makes of one file.
 #[test]
-#[ignore]
+#[ignore = "a tool, not a test: PARSE_DUMP=path cargo test -p catalyst-parse dump -- --ignored"]
 fn dump() {
     let Ok(path) = std::env::var("PARSE_DUMP") else { return };
     let bytes = std::fs::read(&path).unwrap();
@@ -205,7 +205,7 @@ fn dump() {
 /// Benchmark of the PDF path, for `bench/compare.py`: per file, the mean time to extract
 /// the text and to run the whole parse, and the text itself (written to `$PARSE_BENCH_OUT`).
 #[test]
-#[ignore]
+#[ignore = "benchmark: functions/parse/bench/compare.py"]
 fn bench_pdf() {
     let Ok(out_dir) = std::env::var("PARSE_BENCH_OUT") else { return };
     let out_dir = PathBuf::from(out_dir);

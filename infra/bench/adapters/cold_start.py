@@ -26,17 +26,23 @@ RUNS = int(os.environ.get("RUNS", "15"))
 REAL = ("GET", "/v1/interviews", b"", "application/json")
 
 
+def wait_listening(proc, port, what, tries):
+    for _ in range(tries):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"{what} did not start")
+
+
 def start_moto(tools):
     port = free_port()
     proc = subprocess.Popen([os.path.join(tools, "venv", "bin", "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("moto did not start")
+    wait_listening(proc, port, "moto", 600)
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def start_firestore():
@@ -45,13 +51,8 @@ def start_firestore():
     proc = subprocess.Popen([os.path.join(sdk, "platform", "cloud-firestore-emulator", "cloud_firestore_emulator"),
                              "start", "--host=127.0.0.1", f"--port={port}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(1200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the Firestore emulator did not start")
+    wait_listening(proc, port, "the Firestore emulator", 1200)
+    return proc, f"127.0.0.1:{port}"
 
 
 def main():

@@ -160,21 +160,16 @@ impl DocumentStore for DynamoDocumentStore {
             )
             .with_code("document_too_large"));
         }
-        // An expired document counts as absent, so its version starts over at 1 (as in the
-        // embedded store). Absent-or-expired is then enforced by the condition.
-        if condition == Precondition::None
-            && let Some(current) = self.get_raw(collection, key).await?
-            && number(&current, "expires_at").is_some_and(|t| t <= Utc::now().timestamp())
-        {
-            return self.put(collection, key, value, Precondition::Absent, expires_at).await;
-        }
         // DynamoDB refuses expression values that the expressions do not use, so each
         // branch adds exactly what it references.
         let mut values = HashMap::from([(":doc".to_owned(), s(&json)), (":one".to_owned(), n(1))]);
         let (version, condition_expr) = match condition {
             Precondition::None => {
+                // Only over a live (or no) document: an expired one counts as absent and its
+                // successor starts again at version 1, done below when this condition fails.
                 values.insert(":zero".into(), n(0));
-                ("if_not_exists(version, :zero) + :one", None)
+                values.insert(":now".into(), now());
+                ("if_not_exists(version, :zero) + :one", Some(NOT_EXPIRED.to_owned()))
             }
             Precondition::Absent => {
                 values.insert(":now".into(), now());
@@ -193,7 +188,7 @@ impl DocumentStore for DynamoDocumentStore {
             }
             None => format!("SET doc = :doc, version = {version} REMOVE expires_at"),
         };
-        let out = self
+        let result = self
             .client()
             .await
             .update_item()
@@ -204,8 +199,17 @@ impl DocumentStore for DynamoDocumentStore {
             .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew)
             .send()
-            .await
-            .map_err(|e| self.write_error("dynamodb put", collection, key, condition, sdk_error("dynamodb put", e)))?;
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(e) => {
+                let err = sdk_error("dynamodb put", e);
+                if condition == Precondition::None && err.kind() == ErrorKind::Conflict {
+                    return self.put(collection, key, value, Precondition::Absent, expires_at).await;
+                }
+                return Err(self.write_error("dynamodb put", collection, key, condition, err));
+            }
+        };
         out.attributes
             .as_ref()
             .and_then(|a| number(a, "version"))

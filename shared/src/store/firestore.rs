@@ -377,11 +377,9 @@ impl DocumentStore for FirestoreDocumentStore {
                 // The condition held on what we read, and that changed: it no longer holds.
                 return Err(lost_race_error(collection, key));
             }
-            tokio::time::sleep(crate::queue::backoff(attempt, Duration::from_millis(5), Duration::from_millis(200)))
-                .await;
+            cas_backoff(attempt).await;
         }
-        Err(Error::unavailable(format!("document {collection}/{key}: too much write contention"))
-            .with_code("contention"))
+        Err(contention_error(collection, key))
     }
 
     async fn delete(&self, collection: &str, key: &str, condition: Precondition) -> Result<bool> {
@@ -397,11 +395,9 @@ impl DocumentStore for FirestoreDocumentStore {
             if condition != Precondition::None {
                 return Err(lost_race_error(collection, key));
             }
-            tokio::time::sleep(crate::queue::backoff(attempt, Duration::from_millis(5), Duration::from_millis(200)))
-                .await;
+            cas_backoff(attempt).await;
         }
-        Err(Error::unavailable(format!("document {collection}/{key}: too much write contention"))
-            .with_code("contention"))
+        Err(contention_error(collection, key))
     }
 
     async fn query_prefix(&self, collection: &str, prefix: &str, after: Option<&str>, limit: usize) -> Result<Page> {
@@ -465,6 +461,15 @@ impl DocumentStore for FirestoreDocumentStore {
         };
         Ok(Page { documents, next })
     }
+}
+
+/// Wait before re-reading after another writer won the race.
+async fn cas_backoff(attempt: u32) {
+    tokio::time::sleep(crate::queue::backoff(attempt, Duration::from_millis(5), Duration::from_millis(200))).await;
+}
+
+fn contention_error(collection: &str, key: &str) -> Error {
+    Error::unavailable(format!("document {collection}/{key}: too much write contention")).with_code("contention")
 }
 
 #[cfg(test)]
