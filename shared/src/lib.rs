@@ -10,6 +10,8 @@ pub mod aws;
 pub mod blob;
 pub mod config;
 pub mod error;
+#[cfg(feature = "evaluation")]
+pub mod evaluation;
 pub mod event;
 #[cfg(any(feature = "gcs", feature = "pubsub"))]
 mod gcp;

@@ -86,13 +86,13 @@ locals {
       memory_mb   = 1024
       timeout_s   = 60
       authorizer  = false
-      routes      = ["GET /v1/interviews", "GET /v1/interviews/{id}"]
+      routes      = ["POST /v1/interviews", "GET /v1/interviews", "GET /v1/interviews/{id}", "POST /v1/interviews/{id}/turns", "POST /v1/interviews/{id}/report"]
       storage     = []
       queues      = ["agent", "transcripts"]
       schedules   = []
       reads       = ["models/", "parsed/resumes/", "transcripts/", "scrape/results/", "indexes/"]
-      writes      = []
-      publishes   = ["evaluate", "scrape"]
+      writes      = ["indexes/question-bank/"]
+      publishes   = []
       collections = ["api_keys", "interviews", "turns", "evaluations", "prompts"]
       secrets     = ["llm"]
     }

@@ -6,69 +6,25 @@
 //! `evaluations/{uid}/{interview_id}/{turn}`, created conditionally so a redelivered
 //! message stores nothing twice. The `agent` function uses [`Evaluator`] directly.
 
-pub mod embed;
-pub mod evaluator;
-pub mod metrics;
-pub mod skills;
-pub mod star;
-pub mod text;
-
-#[cfg(test)]
-mod devset;
-#[cfg(test)]
-pub(crate) mod testutil;
-
 use async_trait::async_trait;
 use axum::Json;
 use axum::extract::State;
 use catalyst_shared::auth::Principal;
-use catalyst_shared::config::Config;
 use catalyst_shared::event::QueueMessage;
-use catalyst_shared::models::{self, ModelSpec};
 use catalyst_shared::store::{Precondition, SharedDocumentStore};
 use catalyst_shared::{Deps, Error, ErrorKind, Function, JsonBody, Result, Triggers};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use embed::{Embedder, EmbedderConfig};
-pub use evaluator::{Evaluation, EvaluationRequest, Evaluator, EvaluatorConfig, Job, Rubric, Segment, Timing};
+pub use catalyst_shared::evaluation::{
+    self, Embedder, EmbedderConfig, Evaluation, EvaluationRequest, Evaluator, EvaluatorConfig, Job, Rubric, Segment,
+    Timing,
+};
 
 /// Collection the queue trigger writes evaluations to.
 pub const EVALUATIONS: &str = "evaluations";
-
-/// all-MiniLM-L6-v2 as ONNX plus its tokenizer.
-pub const MINILM: ModelSpec =
-    ModelSpec { name: "minilm", var: "MINILM_MODEL", files: &["model.onnx", "tokenizer.json"] };
-/// The skills gazetteer shared with `parse`.
-pub const SKILLS: ModelSpec = ModelSpec { name: "skills", var: "SKILLS_GAZETTEER", files: &["skills.json"] };
-/// Overrides `$CATALYST_MODELS_DIR/onnxruntime/libonnxruntime.so` (the variable `ort` itself reads).
-pub const ORT_DYLIB_VAR: &str = "ORT_DYLIB_PATH";
-/// Intra-op threads for ONNX Runtime (default 1, right for one vCPU).
-pub const THREADS_VAR: &str = "EVALUATE_THREADS";
-
-/// Where the evaluator's files are, from configuration and the environment (`lookup`).
-pub async fn resolve_config(config: &Config, lookup: impl Fn(&str) -> Option<String>) -> Result<EvaluatorConfig> {
-    let model_dir = models::resolve(config, &MINILM, &lookup).await?;
-    let skills_dir = models::resolve(config, &SKILLS, &lookup).await?;
-    let ort_library = match lookup(ORT_DYLIB_VAR).filter(|v| !v.trim().is_empty()) {
-        Some(p) => PathBuf::from(p),
-        None => config.models_dir.join("onnxruntime").join("libonnxruntime.so"),
-    };
-    let intra_threads = match lookup(THREADS_VAR).filter(|v| !v.trim().is_empty()) {
-        None => 1,
-        Some(v) => v.trim().parse::<usize>().ok().filter(|n| (1..=64).contains(n)).ok_or_else(|| {
-            Error::bad_request(format!("{THREADS_VAR}: `{v}` is not a thread count from 1 to 64"))
-                .with_code("invalid_config")
-        })?,
-    };
-    Ok(EvaluatorConfig {
-        embedder: EmbedderConfig { model_dir, ort_library, intra_threads },
-        skills: skills_dir.join("skills.json"),
-    })
-}
 
 #[derive(Clone)]
 pub struct AppState {
@@ -88,11 +44,8 @@ async fn evaluate(
     Ok(Json(run(state.evaluator.clone(), req).await?))
 }
 
-/// Evaluate off the async workers: the model run is CPU-bound.
 async fn run(evaluator: Arc<Evaluator>, req: EvaluationRequest) -> Result<Evaluation> {
-    tokio::task::spawn_blocking(move || evaluator.evaluate(&req))
-        .await
-        .map_err(|e| Error::internal("evaluation task failed").with_source(e))?
+    evaluation::evaluate_blocking(evaluator, req).await
 }
 
 /// A queue message: one answered interview turn, as text or as a finished transcript.
@@ -235,24 +188,7 @@ pub fn routes(state: AppState) -> OpenApiRouter {
 /// Build the function: find and load the models once (a missing one stops start-up with
 /// the variable to set), then serve.
 pub fn function(deps: &Deps) -> Result<Function> {
-    let config = deps.config.clone();
-    // `models::resolve` is async (it may copy from a bucket) while building a function is
-    // not; resolve on a scoped thread with its own small runtime, which works whether or
-    // not the caller is inside a runtime.
-    let resolved = std::thread::scope(|s| {
-        s.spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::internal("start-up runtime").with_source(e))?;
-            rt.block_on(resolve_config(&config, |k| std::env::var(k).ok()))
-        })
-        .join()
-        .map_err(|_| Error::internal("model resolution panicked"))?
-    })?;
-    let started = std::time::Instant::now();
-    let evaluator = Arc::new(Evaluator::load(&resolved)?);
-    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "evaluator loaded");
+    let evaluator = evaluation::load_at_start(&deps.config)?;
     let store = deps.store()?;
     Ok(Function::new(
         "evaluate",
@@ -291,7 +227,7 @@ mod tests {
 
     #[tokio::test]
     async fn http_evaluates_and_refuses_bad_input() {
-        let ev = testutil::evaluator();
+        let ev = catalyst_shared::evaluation::testutil::evaluator();
         let (app, openapi) = routes(AppState { evaluator: ev }).split_for_parts();
         assert!(openapi.paths.paths.contains_key("/v1/evaluate"));
 
@@ -345,7 +281,8 @@ mod tests {
     async fn queue_messages_are_stored_once_per_turn() {
         let dir = tempfile::tempdir().unwrap();
         let store: SharedDocumentStore = Arc::new(SqliteDocumentStore::open(dir.path().join("s.db")).unwrap());
-        let t = EvaluateTriggers { evaluator: testutil::evaluator(), store: store.clone() };
+        let t =
+            EvaluateTriggers { evaluator: catalyst_shared::evaluation::testutil::evaluator(), store: store.clone() };
         let body = serde_json::json!({
             "uid": "alice", "interview_id": "i1", "turn": 3,
             "question": "Why do you want this job?",
@@ -380,38 +317,5 @@ mod tests {
         let t = chrono_now();
         assert_eq!(t.len(), 20);
         assert!(t.starts_with("20") && t.ends_with('Z') && &t[10..11] == "T", "{t}");
-    }
-
-    #[tokio::test]
-    async fn model_paths_come_from_the_models_dir_or_variables() {
-        let models = testutil::models_dir();
-        let m = models.to_str().unwrap().to_string();
-        let config = Config::from_lookup(|k| (k == "CATALYST_MODELS_DIR").then(|| m.clone())).unwrap();
-        let c = resolve_config(&config, |_| None).await.unwrap();
-        assert_eq!(c.embedder.model_dir, models.join("minilm"));
-        assert_eq!(c.embedder.ort_library, models.join("onnxruntime/libonnxruntime.so"));
-        assert_eq!(c.skills, models.join("skills/skills.json"));
-        assert_eq!(c.embedder.intra_threads, 1);
-        let c = resolve_config(&config, |k| match k {
-            ORT_DYLIB_VAR => Some("/opt/ort/libonnxruntime.so.1.32.0".into()),
-            THREADS_VAR => Some("2".into()),
-            _ => None,
-        })
-        .await
-        .unwrap();
-        assert_eq!(c.embedder.ort_library, PathBuf::from("/opt/ort/libonnxruntime.so.1.32.0"));
-        assert_eq!(c.embedder.intra_threads, 2);
-        let err = resolve_config(&config, |k| (k == THREADS_VAR).then(|| "many".into())).await.unwrap_err();
-        assert!(err.message().contains(THREADS_VAR), "{}", err.message());
-    }
-
-    #[tokio::test]
-    async fn missing_models_name_the_variable() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().to_str().unwrap().to_string();
-        let config = Config::from_lookup(|k| (k == "CATALYST_DATA_DIR").then(|| d.clone())).unwrap();
-        let err = resolve_config(&config, |_| None).await.unwrap_err();
-        assert_eq!(err.code(), "model_missing");
-        assert!(err.message().contains("MINILM_MODEL"), "{}", err.message());
     }
 }

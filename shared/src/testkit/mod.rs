@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 pub mod aws;
 #[cfg(any(feature = "gcs", feature = "pubsub", feature = "firestore"))]
 pub mod gcp;
+pub mod openai;
 
 /// Where `infra/test-servers.sh` put the servers.
 pub fn tools_dir() -> PathBuf {

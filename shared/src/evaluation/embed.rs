@@ -5,7 +5,7 @@
 //! `onnxruntime` wheel (the `ort` crate's `load-dynamic`), so nothing is downloaded at
 //! build or run time.
 
-use catalyst_shared::{Error, Result};
+use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tokenizers::{Tokenizer, TruncationParams};
@@ -227,12 +227,13 @@ mod tests {
     /// int8 export measures 0.998 at worst and is held to that.
     #[test]
     fn embeddings_match_the_float64_reference() {
-        let ev = crate::testutil::evaluator();
+        let ev = crate::evaluation::testutil::evaluator();
         let reference: Reference =
-            serde_json::from_str(include_str!("../testdata/minilm_reference.json")).expect("reference parses");
+            serde_json::from_str(include_str!("../../testdata/evaluation/minilm_reference.json"))
+                .expect("reference parses");
         let sentences: Vec<&str> = reference.vectors.iter().map(|v| v.sentence.as_str()).collect();
         let got = ev.embedder().embed(&sentences).unwrap();
-        let model = crate::testutil::models_dir().join("minilm/model.onnx");
+        let model = crate::evaluation::testutil::models_dir().join("minilm/model.onnx");
         let fp32 = std::fs::metadata(&model).unwrap().len() > 60_000_000;
         let floor = if fp32 { 0.999 } else { 0.998 };
         for (r, g) in reference.vectors.iter().zip(&got) {
@@ -252,7 +253,7 @@ mod tests {
 
     #[test]
     fn batching_and_padding_do_not_change_vectors() {
-        let ev = crate::testutil::evaluator();
+        let ev = crate::evaluation::testutil::evaluator();
         let texts =
             ["Short.", "A considerably longer sentence that forces the short one to be padded in its batch.", ""];
         let batch = ev.embedder().embed(&texts).unwrap();

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-use crate::text::{Kind, Sentence, Token, tokenize};
+use crate::evaluation::text::{Kind, Sentence, Token, tokenize};
 
 /// A filler or hedge found in the answer, for feedback that quotes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -806,7 +806,7 @@ fn is_outcome(tokens: &[Token]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text::sentences;
+    use crate::evaluation::text::sentences;
 
     fn fillers(text: &str) -> Vec<&'static str> {
         find_fillers(&tokenize(text)).into_iter().map(|o| o.what).collect()

@@ -1,16 +1,16 @@
 //! The evaluator: one answer in, scores, STAR coverage, metrics and feedback out.
 //! Free of HTTP so the `agent` function can call it directly.
 
-use catalyst_shared::{Error, Result};
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::embed::{Embedder, EmbedderConfig, cosine};
-use crate::metrics::{self, Findings, Metrics};
-use crate::skills::{self, Gazetteer};
-use crate::star::{self, Component, PROTOTYPES, Star};
-use crate::text::{self, Sentence};
+use crate::evaluation::embed::{Embedder, EmbedderConfig, cosine};
+use crate::evaluation::metrics::{self, Findings, Metrics};
+use crate::evaluation::skills::{self, Gazetteer};
+use crate::evaluation::star::{self, Component, PROTOTYPES, Star};
+use crate::evaluation::text::{self, Sentence};
 
 /// Longest answer accepted, in characters (about 30 minutes of speech).
 pub const MAX_ANSWER_CHARS: usize = 40_000;
@@ -132,7 +132,7 @@ pub struct Evaluation {
 
 pub const SCORING_VERSION: &str = "evaluate-1";
 
-/// Files the evaluator loads, found by [`crate::ModelPaths`] at start-up.
+/// Files the evaluator loads, found by [`crate::evaluation::resolve_config`] at start-up.
 #[derive(Debug, Clone)]
 pub struct EvaluatorConfig {
     pub embedder: EmbedderConfig,
@@ -152,7 +152,7 @@ impl Evaluator {
         // The gazetteer loads while ONNX Runtime builds its session (most of a cold start).
         let (embedder, gazetteer) = std::thread::scope(|s| {
             let gazetteer = s.spawn(|| {
-                let vocab = crate::embed::vocabulary(&config.embedder.model_dir.join("tokenizer.json"))?;
+                let vocab = crate::evaluation::embed::vocabulary(&config.embedder.model_dir.join("tokenizer.json"))?;
                 Gazetteer::load(&config.skills, |w| vocab.contains(w))
             });
             let embedder = Embedder::load(&config.embedder);
@@ -171,6 +171,11 @@ impl Evaluator {
 
     pub fn embedder(&self) -> &Embedder {
         &self.embedder
+    }
+
+    /// The skills gazetteer (the agent's Context agent matches resumes and jobs with it).
+    pub fn gazetteer(&self) -> &Gazetteer {
+        &self.gazetteer
     }
 
     /// Evaluate one answer. Bad input is a `BadRequest` with a stable code.
@@ -794,7 +799,7 @@ mod tests {
 
     #[test]
     fn odd_answers_evaluate_without_panicking() {
-        let ev = crate::testutil::evaluator();
+        let ev = crate::evaluation::testutil::evaluator();
         let long_word = "a".repeat(5000);
         for answer in [
             "42",

@@ -5,8 +5,8 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-use crate::evaluator::{EvaluationRequest, Job, Timing};
-use crate::star::COMPONENTS;
+use crate::evaluation::evaluator::{EvaluationRequest, Job, Timing};
+use crate::evaluation::star::COMPONENTS;
 
 #[derive(Deserialize)]
 struct DevSet {
@@ -35,7 +35,7 @@ struct Marked {
 }
 
 fn load() -> DevSet {
-    serde_json::from_str(include_str!("../testdata/dev_set.json")).expect("dev set parses")
+    serde_json::from_str(include_str!("../../testdata/evaluation/dev_set.json")).expect("dev set parses")
 }
 
 fn request(p: &Pair, m: &Marked) -> EvaluationRequest {
@@ -56,7 +56,7 @@ fn the_set_is_big_enough() {
 
 #[test]
 fn words_pace_and_fillers_are_exact() {
-    let ev = crate::testutil::evaluator();
+    let ev = crate::evaluation::testutil::evaluator();
     for p in load().pairs {
         for (which, m) in [("strong", &p.strong), ("weak", &p.weak)] {
             let e = ev.evaluate(&request(&p, m)).unwrap();
@@ -71,7 +71,7 @@ fn words_pace_and_fillers_are_exact() {
 
 #[test]
 fn strong_answers_outscore_weak_ones() {
-    let ev = crate::testutil::evaluator();
+    let ev = crate::evaluation::testutil::evaluator();
     let set = load();
     let mut wins = 0;
     let mut star_agree = 0;
@@ -87,7 +87,7 @@ fn strong_answers_outscore_weak_ones() {
         for (e, m) in [(&s, &p.strong), (&w, &p.weak)] {
             let got = [e.star.situation, e.star.task, e.star.action, e.star.result];
             for c in COMPONENTS {
-                let present = got[c as usize] >= crate::star::PRESENT as f64;
+                let present = got[c as usize] >= crate::evaluation::star::PRESENT as f64;
                 star_total += 1;
                 if present == m.star.iter().any(|x| x == c.name()) {
                     star_agree += 1;

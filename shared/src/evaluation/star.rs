@@ -9,8 +9,8 @@
 
 use serde::Serialize;
 
-use crate::embed::cosine;
-use crate::text::{Kind, Token, tokenize};
+use crate::evaluation::embed::cosine;
+use crate::evaluation::text::{Kind, Token, tokenize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -367,7 +367,7 @@ pub fn score_sentences(
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let lower = crate::text::normalize(s);
+            let lower = crate::evaluation::text::normalize(s);
             let tokens = tokenize(s);
             let who = actor(&tokens);
             let mut scores = [0f32; 4];

@@ -5,11 +5,11 @@
 //! where the text marks them as names: capitalised mid-sentence (`we used React`) or in
 //! capitals (`AWS`), never `we had to go live`.
 
-use catalyst_shared::{Error, Result};
+use crate::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use crate::text::{Kind, tokenize};
+use crate::evaluation::text::{Kind, tokenize};
 
 /// One skill: its canonical (gazetteer) name and its word sequence.
 #[derive(Debug, Clone)]

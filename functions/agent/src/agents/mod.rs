@@ -1,0 +1,130 @@
+//! The six agents. Each is a small unit: its prompt (from the registry), its input, a
+//! typed output, and the checks that keep a model's answer honest and grounded. Where a
+//! decision must be repeatable (the Orchestrator's policy, the Evaluator's metrics) it is
+//! code; the model writes what needs language.
+
+pub mod context;
+pub mod evaluator;
+pub mod orchestrator;
+pub mod reframe;
+pub mod story;
+pub mod synthesis;
+
+use crate::model::Call;
+use crate::prompts::PromptVersion;
+use catalyst_shared::Result;
+use catalyst_shared::llm::{Completion, DeltaStream, LanguageModel, Message, Request, complete_json};
+use serde_json::Value;
+
+pub fn call_record(agent: &str, prompt: &PromptVersion, c: &Completion) -> Call {
+    Call {
+        agent: agent.to_string(),
+        prompt_version: prompt.version,
+        provider: c.provider.to_string(),
+        model: c.model.clone(),
+        input_tokens: c.usage.input_tokens,
+        output_tokens: c.usage.output_tokens,
+        latency_ms: c.latency.as_millis() as u64,
+        cost_usd: c.cost_usd,
+    }
+}
+
+/// A structured call: the prompt as system, `facts` as the user message, the answer
+/// validated against `schema` (one repair retry inside `complete_json`).
+pub async fn json_call(
+    llm: &dyn LanguageModel,
+    prompt: &PromptVersion,
+    facts: String,
+    schema: Value,
+    max_tokens: u32,
+) -> Result<(Value, Call)> {
+    let request = Request::new(vec![Message::user(facts)])
+        .system(prompt.rendered())
+        .max_tokens(max_tokens)
+        .schema(format!("{}_output", prompt.agent), schema);
+    let (value, completion) = complete_json(llm, &request).await?;
+    Ok((value, call_record(&prompt.agent, prompt, &completion)))
+}
+
+pub fn text_request(prompt: &PromptVersion, facts: String, max_tokens: u32) -> Request {
+    Request::new(vec![Message::user(facts)]).system(prompt.rendered()).max_tokens(max_tokens).temperature(0.3)
+}
+
+pub async fn text_call(
+    llm: &dyn LanguageModel,
+    prompt: &PromptVersion,
+    facts: String,
+    max_tokens: u32,
+) -> Result<(String, Call)> {
+    let completion = llm.complete(&text_request(prompt, facts, max_tokens)).await?;
+    let call = call_record(&prompt.agent, prompt, &completion);
+    Ok((completion.text, call))
+}
+
+pub async fn text_stream(
+    llm: &dyn LanguageModel,
+    prompt: &PromptVersion,
+    facts: String,
+    max_tokens: u32,
+) -> Result<DeltaStream> {
+    llm.stream(&text_request(prompt, facts, max_tokens)).await
+}
+
+/// Cut `s` to at most `max` characters on a word boundary.
+pub fn clip(s: &str, max: usize) -> String {
+    let s = s.trim();
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(max).collect();
+    match cut.rfind(char::is_whitespace) {
+        Some(i) if i > max / 2 => format!("{}…", cut[..i].trim_end()),
+        _ => format!("{cut}…"),
+    }
+}
+
+/// A labelled block of facts for a user message; empty values are left out so the model
+/// is never told "none" as if it were a fact.
+pub fn facts(sections: &[(&str, String)]) -> String {
+    let mut out = String::new();
+    for (label, value) in sections {
+        let v = value.trim();
+        if v.is_empty() {
+            continue;
+        }
+        out.push_str(label);
+        out.push_str(":\n");
+        out.push_str(v);
+        out.push_str("\n\n");
+    }
+    out.trim_end().to_string()
+}
+
+pub fn bullets<S: AsRef<str>>(items: &[S]) -> String {
+    items.iter().map(|s| format!("- {}", s.as_ref().trim())).collect::<Vec<_>>().join("\n")
+}
+
+/// Numbers as written in `text` (`40%`, `2,000`, `3.5x`, `$1.2M`): the honesty checks
+/// compare a model's numbers with the candidate's.
+pub fn numbers_in(text: &str) -> Vec<String> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        // Valid by construction.
+        regex::Regex::new(r"\d+(?:[.,]\d+)*").expect("number pattern compiles")
+    });
+    re.find_iter(text).map(|m| m.as_str().replace(',', "")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(clip("one two three", 8), "one two…");
+        assert_eq!(clip(" short ", 20), "short");
+        assert_eq!(numbers_in("cut 40% of $1,200 in 3.5 weeks"), vec!["40", "1200", "3.5"]);
+        assert_eq!(facts(&[("A", "x".into()), ("B", " ".into()), ("C", "y".into())]), "A:\nx\n\nC:\ny");
+        assert_eq!(bullets(&["a", "b "]), "- a\n- b");
+    }
+}

@@ -1,0 +1,847 @@
+//! The interview engine: creating an interview, taking a turn, writing the report. State
+//! is one document per interview, updated with optimistic concurrency:
+//!
+//! 1. a turn first *claims* the interview (a versioned write naming its Idempotency-Key),
+//!    so a concurrent turn is refused at once with 409 instead of spending LLM calls;
+//! 2. every agent runs with nothing written;
+//! 3. the turn, the story bank, the next question and the released claim are written in
+//!    one versioned put. A failure before that releases the claim and writes nothing else,
+//!    so the same request can simply be retried; a retry after success finds its turn by
+//!    the key and gets the first result back without another LLM call.
+//!
+//! A claim older than [`CLAIM_TTL`] (an instance that died mid-turn) may be taken over.
+
+use crate::agents::context::{self, JobFacts};
+use crate::agents::orchestrator::{self, Situation};
+use crate::agents::reframe::{self, Achievement};
+use crate::agents::story::{self, StoryInput};
+use crate::agents::synthesis::{self, SynthesisInput, SynthesisOutput};
+use crate::agents::{call_record, evaluator as eval_agent};
+use crate::bank::{Kind, QuestionBank};
+use crate::model::*;
+use crate::prompts::{self, Prompts};
+use catalyst_shared::blob::SharedBlobStore;
+use catalyst_shared::evaluation::{self, Evaluator, Segment, Timing};
+use catalyst_shared::llm::LanguageModel;
+use catalyst_shared::store::{DocumentStoreExt, Precondition, SharedDocumentStore};
+use catalyst_shared::{Error, ErrorKind, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const INTERVIEWS: &str = "interviews";
+/// The turn log the optimize function reads.
+pub const TURNS: &str = "turns";
+/// A claim this old belongs to an instance that died: the function timeout plus margin.
+pub const CLAIM_TTL: Duration = Duration::from_secs(120);
+pub const MAX_QUESTIONS: usize = 12;
+pub const DEFAULT_QUESTIONS: usize = 5;
+/// Longest answer accepted, in characters (about 20 minutes of speech).
+pub const MAX_ANSWER_CHARS: usize = 20_000;
+const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+pub struct Engine {
+    pub store: SharedDocumentStore,
+    pub blob: SharedBlobStore,
+    pub llm: Arc<dyn LanguageModel>,
+    pub evaluator: Arc<Evaluator>,
+    pub bank: Arc<QuestionBank>,
+    pub prompts: Prompts,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInterview {
+    /// A JSON Resume object (or a `parse` result holding one).
+    #[schema(value_type = Option<Object>)]
+    pub resume: Option<Value>,
+    /// Or the key of a `parse` result: `parsed/resumes/{your uid}/...json`.
+    pub resume_ref: Option<String>,
+    /// A `scrape` result.
+    #[schema(value_type = Option<Object>)]
+    pub job: Option<Value>,
+    /// Or the key of a stored scrape result: `scrape/results/...json`.
+    pub job_ref: Option<String>,
+    /// Or the posting as plain text.
+    pub job_text: Option<String>,
+    pub mode: Mode,
+    /// Planned questions, 1-12 (default 5); follow-ups come on top.
+    pub questions: Option<usize>,
+    /// How the interviewer should come across (e.g. "friendly staff engineer").
+    pub persona: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct QuestionView {
+    pub text: String,
+    pub competency: String,
+    pub kind: Kind,
+    /// 0-based position in the plan.
+    pub plan_index: usize,
+    pub follow_up: Option<Probe>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Created {
+    pub id: String,
+    pub profile: Profile,
+    pub plan: Vec<PlannedQuestion>,
+    /// The first question (none only if the interview was finished since).
+    pub question: Option<QuestionView>,
+    /// Prompt versions the interview runs on.
+    pub prompts: BTreeMap<String, u32>,
+}
+
+/// An answer: text, or the key of a finished transcript (`transcripts/{your uid}/...json`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TurnInput {
+    pub answer: Option<String>,
+    pub transcript_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Progress {
+    /// Planned questions asked so far (the pending one included).
+    pub asked: usize,
+    pub planned: usize,
+    pub answers: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TurnResult {
+    pub turn: u32,
+    /// The turn's score, 0-100.
+    pub score: u32,
+    pub evaluation: EvalSummary,
+    pub judgement: Judgement,
+    pub decision: Decision,
+    pub reply: String,
+    pub coaching: Vec<String>,
+    /// The question now waiting for an answer; none once the interview is finished.
+    pub next_question: Option<QuestionView>,
+    pub status: Status,
+    pub progress: Progress,
+    /// True when this is the stored result of an earlier request with the same key.
+    pub replayed: bool,
+}
+
+/// Events of a streamed turn.
+#[derive(Debug, Clone)]
+pub enum TurnEvent {
+    /// The scores, before the reply is written.
+    Evaluated { score: u32, evaluation: EvalSummary, decision: Decision },
+    /// A piece of the interviewer's acknowledgement as the model writes it.
+    Delta(String),
+}
+
+pub type EventSink = tokio::sync::mpsc::Sender<TurnEvent>;
+
+fn bad(code: &'static str, msg: impl Into<String>) -> Error {
+    Error::bad_request(msg.into()).with_code(code)
+}
+
+pub fn valid_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok { Ok(()) } else { Err(bad("invalid_id", "interview ids are 1-64 letters, digits, `-` or `_`")) }
+}
+
+pub fn valid_idempotency_key(key: &str) -> Result<()> {
+    let ok = !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY && key.chars().all(|c| c.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(bad("invalid_idempotency_key", "Idempotency-Key must be 1-128 visible ASCII characters"))
+    }
+}
+
+pub fn doc_key(uid: &str, id: &str) -> String {
+    format!("{uid}/{id}")
+}
+
+impl QuestionView {
+    fn of(interview: &Interview, text: &str, plan_index: usize, follow_up: Option<Probe>) -> Option<QuestionView> {
+        let planned = interview.plan.get(plan_index)?;
+        Some(QuestionView {
+            text: text.to_string(),
+            competency: planned.competency.clone(),
+            kind: planned.kind,
+            plan_index,
+            follow_up,
+        })
+    }
+}
+
+/// The question waiting for an answer.
+pub fn question_view(interview: &Interview) -> Option<QuestionView> {
+    let p = interview.pending.as_ref()?;
+    QuestionView::of(interview, &p.text, p.plan_index, p.follow_up)
+}
+
+pub fn progress(interview: &Interview) -> Progress {
+    let asked = match &interview.pending {
+        Some(p) => p.plan_index + 1,
+        None => interview.turns.iter().map(|t| t.plan_index + 1).max().unwrap_or(0),
+    };
+    Progress { asked, planned: interview.plan.len(), answers: interview.turns.len() }
+}
+
+fn turn_result(interview: &Interview, turn: &Turn, replayed: bool) -> TurnResult {
+    // The question that followed this turn: the pending one if this is the last turn.
+    let is_last = interview.turns.last().is_some_and(|t| t.n == turn.n);
+    let next_question = if is_last {
+        question_view(interview)
+    } else {
+        interview
+            .turns
+            .iter()
+            .find(|t| t.n == turn.n + 1)
+            .and_then(|t| QuestionView::of(interview, &t.question, t.plan_index, t.follow_up))
+    };
+    TurnResult {
+        turn: turn.n,
+        score: turn.score,
+        evaluation: turn.summary.clone(),
+        judgement: turn.judgement.clone(),
+        decision: turn.decision.clone(),
+        reply: turn.reply.clone(),
+        coaching: turn.coaching.clone(),
+        next_question,
+        status: if is_last { interview.status } else { Status::Active },
+        progress: progress(interview),
+        replayed,
+    }
+}
+
+fn expired(claim: &Claim) -> bool {
+    chrono::DateTime::parse_from_rfc3339(&claim.started_at)
+        .map(|t| chrono::Utc::now().signed_duration_since(t).to_std().unwrap_or_default() > CLAIM_TTL)
+        .unwrap_or(true)
+}
+
+impl Engine {
+    async fn load(&self, uid: &str, id: &str) -> Result<(Interview, u64)> {
+        valid_id(id)?;
+        self.store
+            .get_as::<Interview>(INTERVIEWS, &doc_key(uid, id))
+            .await?
+            .ok_or_else(|| Error::not_found(format!("no interview `{id}`")))
+    }
+
+    async fn save(&self, interview: &Interview, version: u64) -> Result<u64> {
+        self.store
+            .put_as(INTERVIEWS, &doc_key(&interview.uid, &interview.id), interview, Precondition::Version(version))
+            .await
+    }
+
+    pub async fn get(&self, uid: &str, id: &str) -> Result<(Interview, u64)> {
+        self.load(uid, id).await
+    }
+
+    async fn read_json(&self, key: &str, what: &str) -> Result<Value> {
+        catalyst_shared::blob::validate_key(key)
+            .map_err(|_| bad("invalid_ref", format!("`{key}` is not a valid {what} key")))?;
+        let obj = self.blob.get(key).await.map_err(|e| {
+            if e.kind() == ErrorKind::NotFound {
+                Error::not_found(format!("no {what} at `{key}`")).with_code("ref_not_found")
+            } else {
+                e
+            }
+        })?;
+        serde_json::from_slice(&obj.data)
+            .map_err(|e| bad("invalid_ref", format!("the {what} at `{key}` is not JSON: {e}")))
+    }
+
+    /// Create an interview: the Context agent's profile, plan and adapted questions.
+    /// With an idempotency key, a retried creation returns the first interview.
+    pub async fn create(&self, uid: &str, req: CreateInterview, idempotency_key: Option<&str>) -> Result<Created> {
+        let id = match idempotency_key {
+            Some(k) => {
+                valid_idempotency_key(k)?;
+                let h = Sha256::digest(format!("{uid}\0{k}").as_bytes());
+                let id = format!("i{}", &hex::encode(h)[..24]);
+                if let Some((existing, _)) = self.store.get_as::<Interview>(INTERVIEWS, &doc_key(uid, &id)).await? {
+                    return Ok(created_view(&existing));
+                }
+                id
+            }
+            None => format!("i{}", uuid::Uuid::now_v7().simple()),
+        };
+        let n = req.questions.unwrap_or(DEFAULT_QUESTIONS);
+        if !(1..=MAX_QUESTIONS).contains(&n) {
+            return Err(bad("invalid_questions", format!("`questions` must be 1 to {MAX_QUESTIONS}")));
+        }
+        let persona = req.persona.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(str::to_string);
+        if persona.as_ref().is_some_and(|p| p.chars().count() > 300) {
+            return Err(bad("invalid_persona", "`persona` is at most 300 characters"));
+        }
+        let resume = match (req.resume, req.resume_ref) {
+            (Some(r), None) => r,
+            (None, Some(key)) => {
+                if !key.starts_with(&format!("parsed/resumes/{uid}/")) {
+                    return Err(bad(
+                        "invalid_ref",
+                        "`resume_ref` must be one of your parsed resumes: parsed/resumes/{uid}/...",
+                    ));
+                }
+                self.read_json(&key, "parsed resume").await?
+            }
+            _ => return Err(bad("invalid_resume", "give exactly one of `resume` or `resume_ref`")),
+        };
+        let resume = context::resume_of(&resume)?.clone();
+        let job = match (req.job, req.job_ref, req.job_text) {
+            (Some(j), None, None) => JobFacts::from_scrape(&j)?,
+            (None, Some(key), None) => {
+                if !key.starts_with("scrape/results/") {
+                    return Err(bad("invalid_ref", "`job_ref` must be a scrape result: scrape/results/..."));
+                }
+                JobFacts::from_scrape(&self.read_json(&key, "scrape result").await?)?
+            }
+            (None, None, Some(t)) => JobFacts::from_text(&t)?,
+            _ => return Err(bad("invalid_job", "give exactly one of `job`, `job_ref` or `job_text`")),
+        };
+
+        // Profile and plan are CPU work (embeddings): off the async workers.
+        let (evaluator, bank, mode) = (self.evaluator.clone(), self.bank.clone(), req.mode);
+        let job_for_plan = job.clone();
+        let (mut profile, mut plan) = tokio::task::spawn_blocking(move || {
+            let profile = context::profile(&resume, &job_for_plan, &evaluator);
+            let plan = context::plan(&bank, &evaluator, &profile, &job_for_plan, mode, n)?;
+            Ok::<_, Error>((profile, plan))
+        })
+        .await
+        .map_err(|e| Error::internal("planning task failed").with_source(e))??;
+
+        let prompt = self.prompts.get(prompts::CONTEXT);
+        let call = context::adapt(self.llm.as_ref(), prompt, &mut profile, &mut plan, persona.as_deref()).await?;
+        let now = now();
+        let first = plan[0].text.clone();
+        let interview = Interview {
+            id: id.clone(),
+            uid: uid.to_string(),
+            mode,
+            persona,
+            status: Status::Active,
+            profile,
+            plan,
+            pending: Some(Pending { text: first, plan_index: 0, follow_up: None }),
+            turns: Vec::new(),
+            stories: Vec::new(),
+            claim: None,
+            prompts: self.prompts.versions(),
+            job_text: agents_clip(&job.text, 6_000),
+            report: None,
+            created_at: now.clone(),
+            updated_at: now,
+            calls: vec![call],
+        };
+        match self.store.put_as(INTERVIEWS, &doc_key(uid, &id), &interview, Precondition::Absent).await {
+            Ok(_) => {}
+            // The same creation raced itself: the first one stands.
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                let (existing, _) = self.load(uid, &id).await?;
+                return Ok(created_view(&existing));
+            }
+            Err(e) => return Err(e),
+        }
+        tracing::info!(interview = %id, questions = interview.plan.len(), "interview created");
+        Ok(created_view(&interview))
+    }
+
+    /// Resolve the answer text and timing of a turn.
+    async fn answer_of(&self, uid: &str, input: &TurnInput) -> Result<(String, Option<Timing>)> {
+        match (&input.answer, &input.transcript_ref) {
+            (Some(a), None) => Ok((a.clone(), None)),
+            (None, Some(key)) => {
+                if !key.starts_with(&format!("transcripts/{uid}/")) {
+                    return Err(bad(
+                        "invalid_ref",
+                        "`transcript_ref` must be one of your transcripts: transcripts/{uid}/...",
+                    ));
+                }
+                let v = self.read_json(key, "transcript").await?;
+                let t = if v.get("transcript").is_some() { &v["transcript"] } else { &v };
+                let text = t["text"].as_str().unwrap_or_default().to_string();
+                let duration_s = t["duration"].as_f64().or_else(|| t["duration_s"].as_f64());
+                let segments: Option<Vec<Segment>> = t["segments"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|s| serde_json::from_value(s.clone()).ok()).collect());
+                Ok((text, Some(Timing { duration_s, segments })))
+            }
+            _ => Err(bad("invalid_answer", "give exactly one of `answer` or `transcript_ref`")),
+        }
+    }
+
+    /// One turn. `events`, when given, receives the evaluation and the reply as they come.
+    pub async fn turn(
+        &self,
+        uid: &str,
+        id: &str,
+        idempotency_key: &str,
+        input: TurnInput,
+        events: Option<EventSink>,
+    ) -> Result<TurnResult> {
+        valid_idempotency_key(idempotency_key)?;
+        let (mut interview, version) = self.load(uid, id).await?;
+        if let Some(t) = interview.turns.iter().find(|t| t.idempotency_key == idempotency_key) {
+            return Ok(turn_result(&interview, t, true));
+        }
+        if interview.status == Status::Finished {
+            return Err(Error::conflict("the interview is finished").with_code("interview_finished"));
+        }
+        if let Some(c) = &interview.claim
+            && !expired(c)
+        {
+            return Err(if c.idempotency_key == idempotency_key {
+                Error::conflict("this turn is still being processed; retry shortly").with_code("turn_in_progress")
+            } else {
+                Error::conflict("another answer to this question is being processed").with_code("turn_conflict")
+            });
+        }
+        let (answer, timing) = self.answer_of(uid, &input).await?;
+        let answer = answer.trim().to_string();
+        if answer.is_empty() {
+            return Err(bad("missing_answer", "the answer is empty"));
+        }
+        if answer.chars().count() > MAX_ANSWER_CHARS {
+            return Err(bad("answer_too_long", format!("answers are at most {MAX_ANSWER_CHARS} characters")));
+        }
+
+        // Claim: from here a concurrent turn is refused without any LLM call.
+        interview.claim = Some(Claim { idempotency_key: idempotency_key.to_string(), started_at: now() });
+        let claimed = match self.save(&interview, version).await {
+            Ok(v) => v,
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                // Someone else got there first; if it was this same request, return its result.
+                let (now_there, _) = self.load(uid, id).await?;
+                if let Some(t) = now_there.turns.iter().find(|t| t.idempotency_key == idempotency_key) {
+                    return Ok(turn_result(&now_there, t, true));
+                }
+                return Err(
+                    Error::conflict("another answer to this question is being processed").with_code("turn_conflict")
+                );
+            }
+            Err(e) => return Err(e),
+        };
+        let transcript_ref = input.transcript_ref.clone();
+        match self.run_turn(interview.clone(), idempotency_key, answer, timing, transcript_ref, events).await {
+            Ok(done) => {
+                match self.save(&done, claimed).await {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::Conflict => {
+                        return Err(Error::conflict("the interview changed while this turn ran (its claim expired)")
+                            .with_code("turn_conflict"));
+                    }
+                    Err(e) => return Err(e),
+                }
+                let turn = done.turns.last().expect("run_turn appends the turn");
+                self.log_turn(&done, turn).await;
+                Ok(turn_result(&done, turn, false))
+            }
+            Err(e) => {
+                // Nothing of the turn is written; release the claim so a retry can run.
+                interview.claim = None;
+                if let Err(release) = self.save(&interview, claimed).await {
+                    tracing::warn!(error = %release, "could not release the turn claim; it expires by itself");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Every agent of a turn, with nothing written. Returns the updated interview.
+    async fn run_turn(
+        &self,
+        mut interview: Interview,
+        idempotency_key: &str,
+        answer: String,
+        timing: Option<Timing>,
+        transcript_ref: Option<String>,
+        events: Option<EventSink>,
+    ) -> Result<Interview> {
+        let prompts = self.prompts.for_interview(&self.store, &interview.prompts).await?;
+        let pending = interview
+            .pending
+            .clone()
+            .ok_or_else(|| Error::conflict("no question is waiting").with_code("interview_finished"))?;
+        let planned = interview.plan[pending.plan_index].clone();
+        let n = interview.turns.len() as u32 + 1;
+        let mut calls = Vec::new();
+
+        // Evaluator: everything said on this planned question, so a follow-up answer
+        // completes the story rather than being judged alone.
+        let earlier: Vec<&Turn> = interview.turns.iter().filter(|t| t.plan_index == pending.plan_index).collect();
+        let mut combined: Vec<&str> = earlier.iter().map(|t| t.answer.as_str()).collect();
+        combined.push(&answer);
+        let combined = combined.join("\n\n");
+        let job = evaluation::Job {
+            description: Some(interview.job_text.clone()).filter(|t| !t.is_empty()),
+            skills: Some(interview.profile.required_skills.clone()).filter(|s| !s.is_empty()),
+        };
+        let timing = if earlier.is_empty() { timing } else { timing.map(|t| Timing { segments: None, ..t }) };
+        let evaluation =
+            eval_agent::evaluate(self.evaluator.clone(), &planned.text, &combined, Some(job), timing.clone()).await?;
+        let summary = EvalSummary::from_evaluation(&evaluation);
+
+        let mut turns_for_story: Vec<u32> = earlier.iter().map(|t| t.n).collect();
+        turns_for_story.push(n);
+        let requirements: Vec<String> = interview.profile.required_skills.clone();
+        let (judged, story) = tokio::join!(
+            eval_agent::judge(
+                self.llm.as_ref(),
+                prompts.get(prompts::EVALUATOR),
+                &pending.text,
+                &combined,
+                &planned.competency,
+                &requirements,
+                &summary
+            ),
+            story::analyse(
+                self.llm.as_ref(),
+                prompts.get(prompts::STORY),
+                StoryInput {
+                    question: &planned.text,
+                    competency: &planned.competency,
+                    plan_index: pending.plan_index,
+                    answer: &combined,
+                    evaluation: &evaluation,
+                    turns: turns_for_story,
+                }
+            )
+        );
+        let (judgement, judge_call) = judged?;
+        let (story, story_call) = story?;
+        calls.push(judge_call);
+        calls.push(story_call);
+        let score = eval_agent::blend(evaluation.overall, judgement.score);
+
+        // Orchestrator.
+        let asked: Vec<Probe> = earlier.iter().filter_map(|t| t.follow_up).chain(pending.follow_up).collect();
+        let remaining = interview.plan.len() - pending.plan_index - 1;
+        let decision =
+            orchestrator::decide(&Situation { kind: planned.kind, evaluation: &summary, asked: &asked, remaining });
+        if let Some(tx) = &events {
+            let _ =
+                tx.send(TurnEvent::Evaluated { score, evaluation: summary.clone(), decision: decision.clone() }).await;
+        }
+        let next: Option<Pending> = match decision.action {
+            Action::FollowUp => {
+                let probe = decision.probe.unwrap_or(Probe::Depth);
+                let (q, call) = orchestrator::phrase_follow_up(
+                    self.llm.as_ref(),
+                    prompts.get(prompts::ORCHESTRATOR),
+                    &pending.text,
+                    &combined,
+                    probe,
+                )
+                .await?;
+                calls.push(call);
+                Some(Pending { text: q, plan_index: pending.plan_index, follow_up: Some(probe) })
+            }
+            Action::Next => {
+                let i = pending.plan_index + 1;
+                Some(Pending { text: interview.plan[i].text.clone(), plan_index: i, follow_up: None })
+            }
+            Action::WrapUp => None,
+        };
+
+        // Synthesis.
+        let input = SynthesisInput {
+            persona: interview.persona.as_deref(),
+            question: &pending.text,
+            answer: &answer,
+            decision: &decision,
+            candidate_name: interview.profile.name.as_deref(),
+        };
+        let synthesis_prompt = prompts.get(prompts::SYNTHESIS);
+        let next_text = next.as_ref().map(|p| p.text.as_str());
+        let (out, call): (SynthesisOutput, Call) = match &events {
+            None => {
+                synthesis::synthesize(self.llm.as_ref(), synthesis_prompt, &input, next_text, &summary, &judgement)
+                    .await?
+            }
+            Some(tx) => self.stream_synthesis(synthesis_prompt, &input, next_text, &summary, &judgement, tx).await?,
+        };
+        calls.push(call);
+
+        let turn = Turn {
+            n,
+            idempotency_key: idempotency_key.to_string(),
+            question: pending.text.clone(),
+            plan_index: pending.plan_index,
+            follow_up: pending.follow_up,
+            answer,
+            transcript_ref,
+            duration_s: timing.and_then(|t| t.duration_s),
+            evaluation: serde_json::to_value(&evaluation)
+                .map_err(|e| Error::internal("evaluation does not serialize").with_source(e))?,
+            summary,
+            judgement,
+            score,
+            decision,
+            reply: out.reply,
+            coaching: out.coaching,
+            calls,
+            created_at: now(),
+        };
+        interview.stories.retain(|s| s.plan_index != story.plan_index);
+        if !story.title.is_empty() && (!story.action.is_empty() || !story.result.is_empty()) {
+            interview.stories.push(story);
+        }
+        interview.status = if next.is_some() { Status::Active } else { Status::Finished };
+        interview.pending = next;
+        interview.turns.push(turn);
+        interview.claim = None;
+        interview.updated_at = now();
+        Ok(interview)
+    }
+
+    async fn stream_synthesis(
+        &self,
+        prompt: &crate::prompts::PromptVersion,
+        input: &SynthesisInput<'_>,
+        next: Option<&str>,
+        summary: &EvalSummary,
+        judgement: &Judgement,
+        tx: &EventSink,
+    ) -> Result<(SynthesisOutput, Call)> {
+        use futures::StreamExt;
+        let started = std::time::Instant::now();
+        let mut stream =
+            crate::agents::text_stream(self.llm.as_ref(), prompt, synthesis::facts_for(input), synthesis::MAX_TOKENS)
+                .await?;
+        let (mut text, mut usage) = (String::new(), None);
+        while let Some(delta) = stream.next().await {
+            let delta = delta?;
+            if !delta.text.is_empty() {
+                text.push_str(&delta.text);
+                let _ = tx.send(TurnEvent::Delta(delta.text)).await;
+            }
+            if delta.usage.is_some() {
+                usage = delta.usage;
+            }
+        }
+        let usage = usage.unwrap_or_default();
+        let completion = catalyst_shared::llm::Completion {
+            text: text.clone(),
+            usage,
+            model: self.llm.model().to_string(),
+            provider: self.llm.provider(),
+            finish_reason: catalyst_shared::llm::FinishReason::Stop,
+            latency: started.elapsed(),
+            cost_usd: self.llm.price().map(|p| p.cost(usage)),
+        };
+        let call = call_record(&prompt.agent, prompt, &completion);
+        Ok((synthesis::finish(&text, next, input.decision.action, summary, judgement), call))
+    }
+
+    /// The turn log for the optimize function: inputs, outputs, prompt versions, model,
+    /// tokens, latency and scores. Written after the turn; a failure here is logged, not
+    /// returned (the interview itself is safe), and a retry writes the same key.
+    async fn log_turn(&self, interview: &Interview, turn: &Turn) {
+        let record = serde_json::json!({
+            "uid": interview.uid,
+            "interview_id": interview.id,
+            "turn": turn.n,
+            "mode": interview.mode,
+            "competency": interview.plan.get(turn.plan_index).map(|p| p.competency.clone()),
+            "question": turn.question,
+            "follow_up": turn.follow_up,
+            "answer": turn.answer,
+            "score": turn.score,
+            "evaluation": turn.summary,
+            "judgement": turn.judgement,
+            "decision": turn.decision,
+            "reply": turn.reply,
+            "coaching": turn.coaching,
+            "prompts": interview.prompts,
+            "calls": turn.calls,
+            "created_at": turn.created_at,
+        });
+        let key = format!("{}/{}/{:05}", interview.uid, interview.id, turn.n);
+        match self.store.put(TURNS, &key, record, Precondition::Absent, None).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Conflict => {}
+            Err(e) => tracing::warn!(key = %key, error = %e, "turn log not written"),
+        }
+    }
+
+    /// The final report; written once (a second request returns it). Ends the interview.
+    pub async fn report(&self, uid: &str, id: &str) -> Result<Report> {
+        let (mut interview, version) = self.load(uid, id).await?;
+        if let Some(r) = &interview.report {
+            return Ok(r.clone());
+        }
+        if interview.turns.is_empty() {
+            return Err(
+                Error::conflict("answer at least one question before asking for the report").with_code("no_answers")
+            );
+        }
+        if interview.claim.as_ref().is_some_and(|c| !expired(c)) {
+            return Err(Error::conflict("a turn is still being processed").with_code("turn_in_progress"));
+        }
+        let prompts = self.prompts.for_interview(&self.store, &interview.prompts).await?;
+        let mut report = aggregate(&interview);
+        let achievements = achievements(&interview);
+        let (reframed, call) =
+            reframe::reframe(self.llm.as_ref(), prompts.get(prompts::REFRAME), &achievements).await?;
+        report.achievements = reframed;
+        report.calls.extend(call);
+        interview.report = Some(report.clone());
+        interview.status = Status::Finished;
+        interview.pending = None;
+        interview.updated_at = now();
+        match self.save(&interview, version).await {
+            Ok(_) => Ok(report),
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                // Written concurrently: the stored one is the report.
+                let (now_there, _) = self.load(uid, id).await?;
+                now_there
+                    .report
+                    .ok_or_else(|| Error::conflict("the interview changed; retry").with_code("turn_conflict"))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn agents_clip(s: &str, max: usize) -> String {
+    crate::agents::clip(s, max)
+}
+
+pub fn created_view(i: &Interview) -> Created {
+    Created {
+        id: i.id.clone(),
+        profile: i.profile.clone(),
+        plan: i.plan.clone(),
+        question: question_view(i).or_else(|| i.plan.first().and_then(|q| QuestionView::of(i, &q.text, 0, None))),
+        prompts: i.prompts.clone(),
+    }
+}
+
+/// The scores side of the report: no model, only what was measured.
+pub fn aggregate(interview: &Interview) -> Report {
+    let mut by_competency: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    // A planned question is scored by its last turn (which saw every answer on it).
+    let mut last_per_question: BTreeMap<usize, &Turn> = BTreeMap::new();
+    for t in &interview.turns {
+        last_per_question.insert(t.plan_index, t);
+    }
+    for (i, t) in &last_per_question {
+        let c = interview.plan[*i].competency.clone();
+        let e = by_competency.entry(c).or_default();
+        e.0 += t.score;
+        e.1 += 1;
+    }
+    let competencies: Vec<CompetencyScore> = by_competency
+        .into_iter()
+        .map(|(competency, (sum, n))| CompetencyScore {
+            competency,
+            score: (sum as f64 / n as f64).round() as u32,
+            answers: n,
+        })
+        .collect();
+    let overall = if last_per_question.is_empty() {
+        0
+    } else {
+        (last_per_question.values().map(|t| t.score as f64).sum::<f64>() / last_per_question.len() as f64).round()
+            as u32
+    };
+    let answers = interview
+        .turns
+        .iter()
+        .map(|t| AnswerScore {
+            turn: t.n,
+            competency: interview.plan[t.plan_index].competency.clone(),
+            score: t.score,
+            structure: t.summary.structure,
+            relevance: t.summary.relevance,
+            clarity: t.summary.clarity,
+            impact: t.summary.impact,
+        })
+        .collect();
+
+    // Strengths: the best answers' strongest dimensions with the sentence that shows it;
+    // improvements: the weakest, with the coaching given at the time.
+    let mut ranked: Vec<&Turn> = last_per_question.values().copied().collect();
+    ranked.sort_by_key(|t| std::cmp::Reverse(t.score));
+    let evidence_of = |t: &Turn, component: &str| -> Option<String> {
+        t.evaluation["star"]["evidence"]
+            .as_array()?
+            .iter()
+            .find(|e| e["component"] == component)
+            .and_then(|e| e["sentence"].as_str())
+            .map(str::to_string)
+    };
+    let mut strengths = Vec::new();
+    for t in ranked.iter().take(3) {
+        let competency = &interview.plan[t.plan_index].competency;
+        if let Some(s) = t.judgement.strengths.first() {
+            strengths.push(Point {
+                text: format!("{competency}: {s}"),
+                evidence: evidence_of(t, "action"),
+                turn: Some(t.n),
+            });
+        } else if t.summary.coverage >= 0.75 {
+            strengths.push(Point {
+                text: format!("{competency}: a complete STAR answer"),
+                evidence: evidence_of(t, "result"),
+                turn: Some(t.n),
+            });
+        }
+    }
+    let mut improvements = Vec::new();
+    for t in ranked.iter().rev().take(3) {
+        let competency = &interview.plan[t.plan_index].competency;
+        if let Some(c) = t.coaching.first() {
+            let missing = ["situation", "task", "action", "result"]
+                .into_iter()
+                .find(|c| evidence_of(t, c).is_none())
+                .map(|c| format!("no {c} was stated"));
+            improvements.push(Point {
+                text: format!("{competency}: {c}"),
+                evidence: missing.or_else(|| Some(crate::agents::clip(&t.answer, 200))),
+                turn: Some(t.n),
+            });
+        }
+    }
+    Report {
+        overall,
+        competencies,
+        answers,
+        strengths,
+        improvements,
+        stories: interview.stories.clone(),
+        achievements: Vec::new(),
+        calls: Vec::new(),
+        created_at: now(),
+    }
+}
+
+/// What Achievement Reframing rewrites: each story's action and result (with the answer
+/// as the source of allowed numbers), then the resume's outcome lines.
+pub fn achievements(interview: &Interview) -> Vec<Achievement> {
+    let mut out = Vec::new();
+    for s in &interview.stories {
+        let text = format!("{} {}", s.action, s.result).trim().to_string();
+        if text.len() < 10 {
+            continue;
+        }
+        let source = interview
+            .turns
+            .iter()
+            .filter(|t| s.turns.contains(&t.n))
+            .map(|t| t.answer.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        out.push(Achievement { text, source });
+    }
+    for h in &interview.profile.highlights {
+        out.push(Achievement { text: h.clone(), source: String::new() });
+    }
+    out.truncate(reframe::MAX_ITEMS);
+    out
+}
