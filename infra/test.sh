@@ -19,7 +19,7 @@ if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 # feature set for every step means nothing is compiled twice. They are inert unless
 # configured (OTEL_EXPORTER_OTLP_ENDPOINT, LLM_*).
 # The cloud adapters (aws, gcp) are tested against real protocol servers (testkit).
-features="catalyst-shared/otel,catalyst-shared/llm,catalyst-shared/llm-local,catalyst-shared/aws,catalyst-shared/gcp,catalyst-shared/testkit,catalyst-e2e/aws,catalyst-e2e/gcp"
+features="catalyst-shared/otel,catalyst-shared/llm,catalyst-shared/llm-local,catalyst-shared/aws,catalyst-shared/gcp,catalyst-shared/testkit,catalyst-e2e/aws,catalyst-e2e/gcp,catalyst-agent/testkit"
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 

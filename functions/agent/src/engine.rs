@@ -95,12 +95,39 @@ pub struct Created {
     pub prompts: BTreeMap<String, u32>,
 }
 
-/// An answer: text, or the key of a finished transcript (`transcripts/{your uid}/...json`).
+/// An answer: text, the key of a finished transcript (`transcripts/{your uid}/...json`),
+/// or the key of an uploaded recording (`uploads/audio/{your uid}/...`) whose transcript
+/// the turn waits for.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TurnInput {
     pub answer: Option<String>,
     pub transcript_ref: Option<String>,
+    pub audio_ref: Option<String>,
+}
+
+/// A recording whose transcript a turn is waiting for (collection `interviews`, key
+/// `~audio/{uid}/{hash of the recording's key}`, kept a day).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AwaitingAudio {
+    pub uid: String,
+    pub interview_id: String,
+    pub idempotency_key: String,
+    pub audio_ref: String,
+    pub transcript_ref: String,
+}
+
+pub fn awaiting_key(uid: &str, audio_ref: &str) -> String {
+    format!("~audio/{uid}/{}", &hex::encode(Sha256::digest(audio_ref.as_bytes()))[..32])
+}
+
+/// What a turn with a recording comes to.
+#[derive(Debug)]
+pub enum Spoken {
+    /// The transcript was there: the turn ran.
+    Done(Box<TurnResult>),
+    /// Registered: the turn runs when `transcribe` announces the transcript.
+    Awaiting { transcript_ref: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -127,6 +154,8 @@ pub struct TurnResult {
     pub progress: Progress,
     /// True when this is the stored result of an earlier request with the same key.
     pub replayed: bool,
+    /// Where this request's time went (none for a replay).
+    pub timings: Option<Timings>,
 }
 
 /// Events of a streamed turn.
@@ -213,6 +242,7 @@ fn turn_result(interview: &Interview, turn: &Turn, replayed: bool) -> TurnResult
         status: if is_last { interview.status } else { Status::Active },
         progress: progress(interview),
         replayed,
+        timings: None,
     }
 }
 
@@ -371,8 +401,75 @@ impl Engine {
                     .map(|a| a.iter().filter_map(|s| serde_json::from_value(s.clone()).ok()).collect());
                 Ok((text, Some(Timing { duration_s, segments })))
             }
-            _ => Err(bad("invalid_answer", "give exactly one of `answer` or `transcript_ref`")),
+            _ => Err(bad("invalid_answer", "give exactly one of `answer`, `transcript_ref` or `audio_ref`")),
         }
+    }
+
+    /// A turn answered by a recording: run now if its transcript is ready, else wait for it.
+    pub async fn spoken_turn(&self, uid: &str, id: &str, idempotency_key: &str, audio_ref: &str) -> Result<Spoken> {
+        valid_idempotency_key(idempotency_key)?;
+        let (owner, transcript_ref) = catalyst_shared::blob::audio_transcript_key(audio_ref)
+            .map_err(|_| bad("invalid_ref", "`audio_ref` must be one of your recordings: uploads/audio/{uid}/..."))?;
+        if owner != uid {
+            return Err(bad("invalid_ref", "`audio_ref` must be one of your recordings: uploads/audio/{uid}/..."));
+        }
+        let (interview, _) = self.load(uid, id).await?;
+        if interview.turns.iter().any(|t| t.idempotency_key == idempotency_key) || self.exists(&transcript_ref).await? {
+            let input = TurnInput { transcript_ref: Some(transcript_ref), ..Default::default() };
+            return Ok(Spoken::Done(Box::new(self.turn(uid, id, idempotency_key, input, None).await?)));
+        }
+        let waiting = AwaitingAudio {
+            uid: uid.to_string(),
+            interview_id: id.to_string(),
+            idempotency_key: idempotency_key.to_string(),
+            audio_ref: audio_ref.to_string(),
+            transcript_ref: transcript_ref.clone(),
+        };
+        let value = serde_json::to_value(&waiting).map_err(|e| Error::internal("serialize").with_source(e))?;
+        let expires = chrono::Utc::now() + chrono::Duration::days(1);
+        match self
+            .store
+            .put(INTERVIEWS, &awaiting_key(uid, audio_ref), value, Precondition::Absent, Some(expires))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Conflict => {}
+            Err(e) => return Err(e),
+        }
+        // The transcript may have landed while we registered (and its announcement found
+        // nothing waiting): look once more.
+        if self.exists(&transcript_ref).await? {
+            let input = TurnInput { transcript_ref: Some(transcript_ref), ..Default::default() };
+            return Ok(Spoken::Done(Box::new(self.turn(uid, id, idempotency_key, input, None).await?)));
+        }
+        Ok(Spoken::Awaiting { transcript_ref })
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        match self.blob.head(key).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `transcribe` announced a transcript: run the turn waiting for it, if any.
+    pub async fn transcript_ready(
+        &self,
+        uid: &str,
+        audio_ref: &str,
+        transcript_ref: &str,
+    ) -> Result<Option<TurnResult>> {
+        let key = awaiting_key(uid, audio_ref);
+        let Some((waiting, _)) = self.store.get_as::<AwaitingAudio>(INTERVIEWS, &key).await? else {
+            return Ok(None);
+        };
+        let input = TurnInput { transcript_ref: Some(transcript_ref.to_string()), ..Default::default() };
+        let result = self.turn(uid, &waiting.interview_id, &waiting.idempotency_key, input, None).await?;
+        if let Err(e) = self.store.delete(INTERVIEWS, &key, Precondition::None).await {
+            tracing::warn!(error = %e, "could not remove the finished audio wait; it expires by itself");
+        }
+        Ok(Some(result))
     }
 
     /// One turn. `events`, when given, receives the evaluation and the reply as they come.
@@ -385,7 +482,11 @@ impl Engine {
         events: Option<EventSink>,
     ) -> Result<TurnResult> {
         valid_idempotency_key(idempotency_key)?;
+        let started = std::time::Instant::now();
+        let mut store_ms = 0.0;
+        let t = std::time::Instant::now();
         let (mut interview, version) = self.load(uid, id).await?;
+        store_ms += t.elapsed().as_secs_f64() * 1e3;
         if let Some(t) = interview.turns.iter().find(|t| t.idempotency_key == idempotency_key) {
             return Ok(turn_result(&interview, t, true));
         }
@@ -401,6 +502,10 @@ impl Engine {
                 Error::conflict("another answer to this question is being processed").with_code("turn_conflict")
             });
         }
+        if input.audio_ref.is_some() {
+            // A recording alone goes through `spoken_turn`; with another answer it is ambiguous.
+            return Err(bad("invalid_answer", "give exactly one of `answer`, `transcript_ref` or `audio_ref`"));
+        }
         let (answer, timing) = self.answer_of(uid, &input).await?;
         let answer = answer.trim().to_string();
         if answer.is_empty() {
@@ -412,6 +517,7 @@ impl Engine {
 
         // Claim: from here a concurrent turn is refused without any LLM call.
         interview.claim = Some(Claim { idempotency_key: idempotency_key.to_string(), started_at: now() });
+        let t = std::time::Instant::now();
         let claimed = match self.save(&interview, version).await {
             Ok(v) => v,
             Err(e) if e.kind() == ErrorKind::Conflict => {
@@ -428,7 +534,9 @@ impl Engine {
         };
         let transcript_ref = input.transcript_ref.clone();
         match self.run_turn(interview.clone(), idempotency_key, answer, timing, transcript_ref, events).await {
-            Ok(done) => {
+            Ok((done, spent)) => {
+                store_ms += t.elapsed().as_secs_f64() * 1e3 - spent.total_ms;
+                let t = std::time::Instant::now();
                 match self.save(&done, claimed).await {
                     Ok(_) => {}
                     Err(e) if e.kind() == ErrorKind::Conflict => {
@@ -437,9 +545,20 @@ impl Engine {
                     }
                     Err(e) => return Err(e),
                 }
-                let turn = done.turns.last().expect("run_turn appends the turn");
-                self.log_turn(&done, turn).await;
-                Ok(turn_result(&done, turn, false))
+                let Some(turn) = done.turns.last() else {
+                    return Err(Error::internal("the turn was not recorded"));
+                };
+                store_ms += t.elapsed().as_secs_f64() * 1e3;
+                let total = started.elapsed().as_secs_f64() * 1e3;
+                let timings = Timings {
+                    total_ms: total,
+                    llm_ms: spent.llm_ms,
+                    evaluation_ms: spent.evaluation_ms,
+                    store_ms,
+                    overhead_ms: (total - spent.llm_ms - spent.evaluation_ms).max(0.0),
+                };
+                self.log_turn(&done, turn, &timings).await;
+                Ok(TurnResult { timings: Some(timings), ..turn_result(&done, turn, false) })
             }
             Err(e) => {
                 // Nothing of the turn is written; release the claim so a retry can run.
@@ -461,7 +580,11 @@ impl Engine {
         timing: Option<Timing>,
         transcript_ref: Option<String>,
         events: Option<EventSink>,
-    ) -> Result<Interview> {
+    ) -> Result<(Interview, Timings)> {
+        let mut spent = Timings::default();
+        let clock = std::time::Instant::now;
+        let run_started = clock();
+        let ms = |since: std::time::Instant| since.elapsed().as_secs_f64() * 1e3;
         let prompts = self.prompts.for_interview(&self.store, &interview.prompts).await?;
         let pending = interview
             .pending
@@ -482,13 +605,16 @@ impl Engine {
             skills: Some(interview.profile.required_skills.clone()).filter(|s| !s.is_empty()),
         };
         let timing = if earlier.is_empty() { timing } else { timing.map(|t| Timing { segments: None, ..t }) };
+        let t = clock();
         let evaluation =
             eval_agent::evaluate(self.evaluator.clone(), &planned.text, &combined, Some(job), timing.clone()).await?;
+        spent.evaluation_ms += ms(t);
         let summary = EvalSummary::from_evaluation(&evaluation);
 
         let mut turns_for_story: Vec<u32> = earlier.iter().map(|t| t.n).collect();
         turns_for_story.push(n);
         let requirements: Vec<String> = interview.profile.required_skills.clone();
+        let t = clock();
         let (judged, story) = tokio::join!(
             eval_agent::judge(
                 self.llm.as_ref(),
@@ -497,6 +623,7 @@ impl Engine {
                 &combined,
                 &planned.competency,
                 &requirements,
+                &planned.grounding,
                 &summary
             ),
             story::analyse(
@@ -512,6 +639,7 @@ impl Engine {
                 }
             )
         );
+        spent.llm_ms += ms(t);
         let (judgement, judge_call) = judged?;
         let (story, story_call) = story?;
         calls.push(judge_call);
@@ -530,6 +658,7 @@ impl Engine {
         let next: Option<Pending> = match decision.action {
             Action::FollowUp => {
                 let probe = decision.probe.unwrap_or(Probe::Depth);
+                let t = clock();
                 let (q, call) = orchestrator::phrase_follow_up(
                     self.llm.as_ref(),
                     prompts.get(prompts::ORCHESTRATOR),
@@ -538,6 +667,7 @@ impl Engine {
                     probe,
                 )
                 .await?;
+                spent.llm_ms += ms(t);
                 calls.push(call);
                 Some(Pending { text: q, plan_index: pending.plan_index, follow_up: Some(probe) })
             }
@@ -558,6 +688,7 @@ impl Engine {
         };
         let synthesis_prompt = prompts.get(prompts::SYNTHESIS);
         let next_text = next.as_ref().map(|p| p.text.as_str());
+        let t = clock();
         let (out, call): (SynthesisOutput, Call) = match &events {
             None => {
                 synthesis::synthesize(self.llm.as_ref(), synthesis_prompt, &input, next_text, &summary, &judgement)
@@ -565,6 +696,7 @@ impl Engine {
             }
             Some(tx) => self.stream_synthesis(synthesis_prompt, &input, next_text, &summary, &judgement, tx).await?,
         };
+        spent.llm_ms += ms(t);
         calls.push(call);
 
         let turn = Turn {
@@ -576,8 +708,16 @@ impl Engine {
             answer,
             transcript_ref,
             duration_s: timing.and_then(|t| t.duration_s),
-            evaluation: serde_json::to_value(&evaluation)
-                .map_err(|e| Error::internal("evaluation does not serialize").with_source(e))?,
+            evidence: evaluation
+                .star
+                .evidence
+                .iter()
+                .map(|e| EvidenceLine { component: e.component.name().to_string(), sentence: e.sentence.clone() })
+                .collect(),
+            full_evaluation: Some(
+                serde_json::to_value(&evaluation)
+                    .map_err(|e| Error::internal("evaluation does not serialize").with_source(e))?,
+            ),
             summary,
             judgement,
             score,
@@ -596,7 +736,8 @@ impl Engine {
         interview.turns.push(turn);
         interview.claim = None;
         interview.updated_at = now();
-        Ok(interview)
+        spent.total_ms = ms(run_started);
+        Ok((interview, spent))
     }
 
     async fn stream_synthesis(
@@ -641,7 +782,7 @@ impl Engine {
     /// The turn log for the optimize function: inputs, outputs, prompt versions, model,
     /// tokens, latency and scores. Written after the turn; a failure here is logged, not
     /// returned (the interview itself is safe), and a retry writes the same key.
-    async fn log_turn(&self, interview: &Interview, turn: &Turn) {
+    async fn log_turn(&self, interview: &Interview, turn: &Turn, timings: &Timings) {
         let record = serde_json::json!({
             "uid": interview.uid,
             "interview_id": interview.id,
@@ -652,13 +793,15 @@ impl Engine {
             "follow_up": turn.follow_up,
             "answer": turn.answer,
             "score": turn.score,
-            "evaluation": turn.summary,
+            "evaluation": turn.full_evaluation,
+            "summary": turn.summary,
             "judgement": turn.judgement,
             "decision": turn.decision,
             "reply": turn.reply,
             "coaching": turn.coaching,
             "prompts": interview.prompts,
             "calls": turn.calls,
+            "timings": timings,
             "created_at": turn.created_at,
         });
         let key = format!("{}/{}/{:05}", interview.uid, interview.id, turn.n);
@@ -769,12 +912,7 @@ pub fn aggregate(interview: &Interview) -> Report {
     let mut ranked: Vec<&Turn> = last_per_question.values().copied().collect();
     ranked.sort_by_key(|t| std::cmp::Reverse(t.score));
     let evidence_of = |t: &Turn, component: &str| -> Option<String> {
-        t.evaluation["star"]["evidence"]
-            .as_array()?
-            .iter()
-            .find(|e| e["component"] == component)
-            .and_then(|e| e["sentence"].as_str())
-            .map(str::to_string)
+        t.evidence.iter().find(|e| e.component == component).map(|e| e.sentence.clone())
     };
     let mut strengths = Vec::new();
     for t in ranked.iter().take(3) {
@@ -839,8 +977,9 @@ pub fn achievements(interview: &Interview) -> Vec<Achievement> {
             .join("\n");
         out.push(Achievement { text, source });
     }
+    // Resume lines are the candidate's own words, numbers included.
     for h in &interview.profile.highlights {
-        out.push(Achievement { text: h.clone(), source: String::new() });
+        out.push(Achievement { text: h.clone(), source: h.clone() });
     }
     out.truncate(reframe::MAX_ITEMS);
     out

@@ -221,11 +221,11 @@ mod tests {
         assert_eq!(VectorIndex::from_bytes(&huge).unwrap_err().code(), "invalid_index");
     }
 
-    /// The approximate index against exact search on 10,000 clustered 384-d vectors:
+    /// The approximate index against exact search on 6,000 clustered 384-d vectors:
     /// recall@10 must be at least 0.95 (the bar), also with a filter.
     #[test]
     fn hnsw_recall_at_10_is_at_least_095() {
-        let data = clustered(10_000, 384, 7);
+        let data = clustered(6_000, 384, 7);
         let queries = clustered(100, 384, 99);
         let index = VectorIndex::build(data).unwrap();
         assert!(index.is_approximate());

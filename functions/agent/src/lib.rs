@@ -247,6 +247,7 @@ async fn create_interview(
     params(("id" = String, Path, description = "Interview id"), TurnParams,
         ("Idempotency-Key" = String, Header, description = "One key per answer")),
     responses((status = 200, body = TurnResult, description = "JSON, or `text/event-stream` with events `evaluation`, `delta`, `done`, `error`"),
+        (status = 202, description = "`audio_ref` given and its transcript not ready yet: the turn runs when it is (GET the interview to see it)"),
         (status = 400, body = catalyst_shared::error::ErrorBody), (status = 404, body = catalyst_shared::error::ErrorBody),
         (status = 409, body = catalyst_shared::error::ErrorBody), (status = 502, body = catalyst_shared::error::ErrorBody)))]
 async fn take_turn(
@@ -265,6 +266,16 @@ async fn take_turn(
     let engine = state.agent.engine().await?;
     let wants_stream = params.stream.unwrap_or(false)
         || headers.get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/event-stream"));
+    if let (Some(audio), None, None) = (&input.audio_ref, &input.answer, &input.transcript_ref) {
+        return Ok(match engine.spoken_turn(&principal.uid, &id, &key, audio).await? {
+            engine::Spoken::Done(result) => Json(*result).into_response(),
+            engine::Spoken::Awaiting { transcript_ref } => (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({"status": "awaiting_transcript", "transcript_ref": transcript_ref})),
+            )
+                .into_response(),
+        });
+    }
     if !wants_stream {
         return Ok(Json(engine.turn(&principal.uid, &id, &key, input, None).await?).into_response());
     }
@@ -399,7 +410,7 @@ pub fn routes(state: AppState) -> OpenApiRouter {
         .with_state(state)
 }
 
-/// A queue message on `agent`: one answer (e.g. sent once a spoken answer's transcript is ready).
+/// A queue message on `agent`: one answer (text, a transcript or a recording).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TurnMessage {
@@ -410,32 +421,81 @@ pub struct TurnMessage {
     pub answer: Option<String>,
     #[serde(default)]
     pub transcript_ref: Option<String>,
+    #[serde(default)]
+    pub audio_ref: Option<String>,
+}
+
+/// What `transcribe` announces on `transcripts` (the fields the agent reads).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TranscriptReady {
+    pub uid: String,
+    /// The recording.
+    pub source: String,
+    pub transcript_key: String,
 }
 
 pub struct AgentTriggers {
     pub agent: Arc<Agent>,
 }
 
+/// Errors of a queued turn: a busy interview is retried later; what can never succeed
+/// goes straight to the dead-letter queue with the reason.
+fn queued_turn_error(e: Error) -> Error {
+    if e.code() == "turn_in_progress" || e.code() == "turn_conflict" {
+        return Error::unavailable(e.message().to_string()).with_code(e.code().to_string());
+    }
+    if matches!(e.kind(), ErrorKind::BadRequest | ErrorKind::NotFound | ErrorKind::Conflict) {
+        return e.with_code("invalid_message");
+    }
+    e
+}
+
 #[async_trait]
 impl Triggers for AgentTriggers {
     async fn queue_message(&self, message: QueueMessage) -> Result<()> {
-        let msg: TurnMessage = message.json()?;
+        let body: serde_json::Value = message.json()?;
         let engine = self.agent.engine().await?;
-        let input = TurnInput { answer: msg.answer, transcript_ref: msg.transcript_ref };
-        match engine.turn(&msg.uid, &msg.interview_id, &msg.idempotency_key, input, None).await {
-            Ok(r) => {
+        // `transcripts` carries transcribe's announcements; `agent` carries turns.
+        if body.get("transcript_key").is_some() {
+            let ready: TranscriptReady = serde_json::from_value(body).map_err(|e| {
+                Error::bad_request(format!("not a transcript announcement: {e}")).with_code("invalid_message")
+            })?;
+            return match engine.transcript_ready(&ready.uid, &ready.source, &ready.transcript_key).await {
+                Ok(Some(r)) => {
+                    tracing::info!(turn = r.turn, replayed = r.replayed, "spoken answer evaluated");
+                    Ok(())
+                }
+                Ok(None) => {
+                    tracing::debug!("no interview waits for this recording");
+                    Ok(())
+                }
+                Err(e) => Err(queued_turn_error(e)),
+            };
+        }
+        let msg: TurnMessage = serde_json::from_value(body)
+            .map_err(|e| Error::bad_request(format!("not a turn message: {e}")).with_code("invalid_message"))?;
+        let outcome = match (msg.audio_ref, msg.answer, msg.transcript_ref) {
+            (Some(audio), None, None) => {
+                engine.spoken_turn(&msg.uid, &msg.interview_id, &msg.idempotency_key, &audio).await.map(|s| match s {
+                    engine::Spoken::Done(r) => Some(*r),
+                    engine::Spoken::Awaiting { .. } => None,
+                })
+            }
+            (audio_ref, answer, transcript_ref) => {
+                let input = TurnInput { answer, transcript_ref, audio_ref };
+                engine.turn(&msg.uid, &msg.interview_id, &msg.idempotency_key, input, None).await.map(Some)
+            }
+        };
+        match outcome {
+            Ok(Some(r)) => {
                 tracing::info!(interview = %msg.interview_id, turn = r.turn, replayed = r.replayed, "turn from queue");
                 Ok(())
             }
-            // Another turn holds the interview: try again later (the queue backs off).
-            Err(e) if e.code() == "turn_in_progress" || e.code() == "turn_conflict" => {
-                Err(Error::unavailable(e.message().to_string()).with_code(e.code().to_string()))
+            Ok(None) => {
+                tracing::info!(interview = %msg.interview_id, "turn waits for its transcript");
+                Ok(())
             }
-            Err(e) if matches!(e.kind(), ErrorKind::BadRequest | ErrorKind::NotFound | ErrorKind::Conflict) => {
-                // Can never succeed: straight to the dead-letter queue with the reason.
-                Err(e.with_code("invalid_message"))
-            }
-            Err(e) => Err(e),
+            Err(e) => Err(queued_turn_error(e)),
         }
     }
 }

@@ -123,6 +123,11 @@ pub struct EvalSummary {
     pub result_quantified: bool,
     pub words: u32,
     pub quantified_results: u32,
+    /// Delivery: pace (with timing), fillers and hedges.
+    pub words_per_minute: Option<f64>,
+    pub fillers: u32,
+    pub fillers_per_minute: Option<f64>,
+    pub hedges: u32,
     pub feedback: Vec<String>,
 }
 
@@ -145,9 +150,20 @@ impl EvalSummary {
             result_quantified: e.star.result_quantified,
             words: e.metrics.words,
             quantified_results: e.metrics.quantified_results,
+            words_per_minute: e.metrics.words_per_minute,
+            fillers: e.metrics.fillers.total,
+            fillers_per_minute: e.metrics.fillers.per_minute,
+            hedges: e.metrics.hedges,
             feedback: e.feedback.clone(),
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EvidenceLine {
+    /// situation, task, action or result.
+    pub component: String,
+    pub sentence: String,
 }
 
 /// The LLM judge's view of one answer (the Evaluator agent's model half).
@@ -217,9 +233,13 @@ pub struct Turn {
     /// Where a spoken answer's transcript came from.
     pub transcript_ref: Option<String>,
     pub duration_s: Option<f64>,
-    /// The evaluate library's full evaluation.
-    #[schema(value_type = Object)]
-    pub evaluation: serde_json::Value,
+    /// The sentences that carry each STAR part (the report cites them).
+    pub evidence: Vec<EvidenceLine>,
+    /// The evaluate library's full evaluation: in the turn log only, kept out of the
+    /// interview document so every read and write of it stays small.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub full_evaluation: Option<serde_json::Value>,
     pub summary: EvalSummary,
     pub judgement: Judgement,
     /// The turn's score: the evaluation blended with the judge.
@@ -231,6 +251,19 @@ pub struct Turn {
     pub coaching: Vec<String>,
     pub calls: Vec<Call>,
     pub created_at: String,
+}
+
+/// Where a turn's time went, in milliseconds: LLM calls (wall time, concurrent calls
+/// counted once), the evaluation's model inference, and the rest (store, orchestration,
+/// serialisation): the agent's own overhead. The turn log keeps them per turn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Timings {
+    pub total_ms: f64,
+    pub llm_ms: f64,
+    pub evaluation_ms: f64,
+    /// Document-store reads and writes (included in the overhead).
+    pub store_ms: f64,
+    pub overhead_ms: f64,
 }
 
 /// A turn in progress: claimed before any LLM call so a concurrent one is refused at once.

@@ -79,7 +79,10 @@ pub fn reply(r: &Recorded) -> Reply {
                 .lines()
                 .filter_map(|l| l.split_once(". ").map(|(_, t)| t))
                 // An invented number, so the honesty check has something to catch.
-                .map(|t| json!({"reframed": format!("Delivered: {} (a 437% improvement)", t.trim_end_matches('.'))}))
+                .map(|t| {
+                    let t: String = t.trim_end_matches('.').chars().take(120).collect();
+                    json!({"reframed": format!("Delivered: {t} (a 437% improvement)")})
+                })
                 .collect();
             json!({"items": items})
         }

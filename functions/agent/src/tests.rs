@@ -8,6 +8,7 @@ use axum::body::Body;
 use catalyst_shared::auth::PrincipalKind;
 use catalyst_shared::blob::PutOptions;
 use catalyst_shared::blob::local::LocalBlobStore;
+use catalyst_shared::store::Precondition;
 use catalyst_shared::store::local::SqliteDocumentStore;
 use catalyst_shared::testkit::openai::{Recorded, Reply, ScriptedOpenAi};
 use http_body_util::BodyExt;
@@ -72,10 +73,15 @@ pub(crate) struct Harness {
 }
 
 pub(crate) async fn harness_with(script: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Harness {
+    let (server, llm) = scripted_llm(script).await;
+    harness_on(server, llm)
+}
+
+/// A harness whose agents call `llm` (the scripted server stays up for tests that check it).
+pub(crate) fn harness_on(server: ScriptedOpenAi, llm: Arc<dyn LanguageModel>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store: SharedDocumentStore = Arc::new(SqliteDocumentStore::open(dir.path().join("s.db")).unwrap());
     let blob: SharedBlobStore = Arc::new(LocalBlobStore::open(dir.path().join("blobs")).unwrap());
-    let (server, llm) = scripted_llm(script).await;
     let evaluator = catalyst_shared::evaluation::testutil::evaluator();
     let agent = Arc::new(Agent::new(store.clone(), blob.clone(), llm, evaluator));
     let (app, _) = routes(AppState { agent: agent.clone() }).split_for_parts();
@@ -201,6 +207,8 @@ async fn a_whole_interview_with_follow_ups_report_and_what_the_agents_send() {
     assert!(story_req.user().contains("I set up incident reviews") && story_req.user().contains("12 a month to 3"));
     let judge_req = h.server.requests().into_iter().find(|r| agent_of(r) == "evaluator").unwrap();
     assert!(judge_req.user().contains("STAR coverage") && judge_req.user().contains("Kafka"), "{}", judge_req.user());
+    // Grounded: the job passages retrieved for this question travel with it.
+    assert!(judge_req.user().contains("From the job posting, on this topic:\n- "), "{}", judge_req.user());
     assert!(judge_req.system().starts_with("[catalyst prompt evaluator@v1]"));
 
     // Turn 3: a complete answer on the last question → wrap-up.
@@ -253,6 +261,7 @@ async fn a_whole_interview_with_follow_ups_report_and_what_the_agents_send() {
     let log = h.store.get(engine::TURNS, &format!("alice/{id}/00002")).await.unwrap().unwrap().value;
     assert_eq!(log["prompts"]["synthesis"], 1);
     assert_eq!(log["decision"]["action"], "next");
+    assert!(log["evaluation"]["star"]["evidence"].is_array(), "the full evaluation is logged");
     let calls = log["calls"].as_array().unwrap();
     assert!(calls.iter().any(|c| c["agent"] == "synthesis" && c["model"] == "scripted-model"));
     assert!(calls.iter().all(|c| c["input_tokens"].as_u64().unwrap() > 0));
@@ -290,6 +299,44 @@ async fn llm_failure_mid_turn_writes_nothing_and_the_turn_can_be_retried() {
     let (status, v) = call(&h.app, "POST", &uri, Some("k1"), Some(json!({"answer": COMPLETE_ANSWER}))).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!((v["turn"].as_u64(), v["replayed"].as_bool()), (Some(1), Some(false)));
+}
+
+/// An instance that dies mid-turn leaves a claim behind; a new instance over the same
+/// storage continues the interview: the stale claim expires, nothing is lost.
+#[tokio::test]
+async fn a_restart_mid_interview_loses_nothing() {
+    let h = harness().await;
+    let id = create(&h, 2).await["id"].as_str().unwrap().to_string();
+    let uri = format!("/v1/interviews/{id}/turns");
+    let (status, _) = call(&h.app, "POST", &uri, Some("k1"), Some(json!({"answer": COMPLETE_ANSWER}))).await;
+    assert_eq!(status, 200);
+    // The instance claimed turn 2 and died.
+    let key = engine::doc_key("alice", &id);
+    let doc = h.store.get(INTERVIEWS, &key).await.unwrap().unwrap();
+    let mut i: Interview = doc.parse().unwrap();
+    let fresh = model::Claim { idempotency_key: "k2".into(), started_at: model::now() };
+    i.claim = Some(fresh);
+    let v = h
+        .store
+        .put(INTERVIEWS, &key, serde_json::to_value(&i).unwrap(), Precondition::Version(doc.version), None)
+        .await
+        .unwrap();
+    let (status, v2) = call(&h.app, "POST", &uri, Some("k2"), Some(json!({"answer": COMPLETE_ANSWER}))).await;
+    assert_eq!((status, v2["error"]["code"].as_str()), (409, Some("turn_in_progress")), "a live claim holds");
+    // Time passes: the claim is older than the function could have run.
+    let old = (chrono::Utc::now() - chrono::Duration::seconds(engine::CLAIM_TTL.as_secs() as i64 + 5))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    i.claim = Some(model::Claim { idempotency_key: "k2".into(), started_at: old });
+    h.store.put(INTERVIEWS, &key, serde_json::to_value(&i).unwrap(), Precondition::Version(v), None).await.unwrap();
+
+    // A new instance (new Agent, same storage) takes the retried turn.
+    let agent = Arc::new(Agent::new(h.store.clone(), h.blob.clone(), h.agent.llm.clone(), h.agent.evaluator.clone()));
+    let (app, _) = routes(AppState { agent }).split_for_parts();
+    let (status, t2) = call(&app, "POST", &uri, Some("k2"), Some(json!({"answer": COMPLETE_ANSWER}))).await;
+    assert_eq!(status, 200, "{t2}");
+    assert_eq!(t2["turn"], 2);
+    let (_, got) = call(&app, "GET", &format!("/v1/interviews/{id}"), None, None).await;
+    assert_eq!(got["interview"]["transcript"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -397,7 +444,11 @@ async fn spoken_answers_come_from_transcripts_and_queue_messages() {
     let stored: Interview =
         h.store.get(INTERVIEWS, &engine::doc_key("alice", &id)).await.unwrap().unwrap().parse().unwrap();
     assert_eq!(stored.turns[0].duration_s, Some(30.0));
-    assert_eq!(stored.turns[0].evaluation["metrics"]["duration_s"], 30.0);
+    assert!(stored.turns[0].summary.words_per_minute.is_some_and(|w| (100.0..200.0).contains(&w)));
+    assert!(!stored.turns[0].evidence.is_empty());
+    // The full evaluation is in the turn log, not in the interview document.
+    let log = h.store.get(engine::TURNS, &format!("alice/{id}/00001")).await.unwrap().unwrap().value;
+    assert_eq!(log["evaluation"]["metrics"]["duration_s"], 30.0);
 
     // Someone else's transcript, a missing interview, a malformed message: dead-lettered at once.
     let theirs =
@@ -407,6 +458,63 @@ async fn spoken_answers_come_from_transcripts_and_queue_messages() {
     let missing = json!({"uid": "alice", "interview_id": "nope", "idempotency_key": "k", "answer": "x"});
     assert_eq!(triggers.queue_message(msg("m4", missing)).await.unwrap_err().code(), "invalid_message");
     assert!(triggers.queue_message(msg("m5", json!({"uid": 1}))).await.is_err());
+}
+
+/// A recording: the turn waits for its transcript (202), then runs when `transcribe`
+/// announces it on `transcripts`; announcements nobody waits for are acknowledged.
+#[tokio::test]
+async fn recorded_answers_wait_for_their_transcript() {
+    let h = harness().await;
+    let id = create(&h, 2).await["id"].as_str().unwrap().to_string();
+    let uri = format!("/v1/interviews/{id}/turns");
+    let audio = "uploads/audio/alice/0190-answer.webm";
+    let (status, v) = call(&h.app, "POST", &uri, Some("rec-1"), Some(json!({"audio_ref": audio}))).await;
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(v["transcript_ref"], "transcripts/alice/0190-answer.webm.json");
+    // Asking again while waiting: still waiting, one registration.
+    let (status, _) = call(&h.app, "POST", &uri, Some("rec-1"), Some(json!({"audio_ref": audio}))).await;
+    assert_eq!(status, 202);
+
+    // transcribe writes the transcript and announces it.
+    let stored = json!({"uid": "alice", "source": audio, "source_version": "1",
+        "transcript": {"text": COMPLETE_ANSWER, "language": "en", "duration": 28.0, "words_per_minute": 150.0, "segments": []}});
+    h.blob
+        .put("transcripts/alice/0190-answer.webm.json", stored.to_string().into(), PutOptions::default())
+        .await
+        .unwrap();
+    let triggers = AgentTriggers { agent: h.agent.clone() };
+    let ready = json!({"uid": "alice", "source": audio, "transcript_key": "transcripts/alice/0190-answer.webm.json",
+        "text": COMPLETE_ANSWER, "duration": 28.0, "words_per_minute": 150.0});
+    let msg = |mid: &str, body: &Value| QueueMessage {
+        origin: catalyst_shared::event::Origin::Local,
+        id: mid.into(),
+        queue: "transcripts".into(),
+        body: body.to_string().into_bytes(),
+        attributes: Default::default(),
+        attempt: Some(1),
+        published: None,
+    };
+    triggers.queue_message(msg("t1", &ready)).await.unwrap();
+    triggers.queue_message(msg("t2", &ready)).await.unwrap();
+    let (_, got) = call(&h.app, "GET", &format!("/v1/interviews/{id}"), None, None).await;
+    let transcript = got["interview"]["transcript"].as_array().unwrap();
+    assert_eq!(transcript.len(), 1, "one turn, however often it is announced");
+    assert_eq!(transcript[0]["answer"], COMPLETE_ANSWER);
+    // The client's retry now gets the turn itself.
+    let (status, v) = call(&h.app, "POST", &uri, Some("rec-1"), Some(json!({"audio_ref": audio}))).await;
+    assert_eq!((status, v["turn"].as_u64(), v["replayed"].as_bool()), (200, Some(1), Some(true)));
+
+    // A recording nobody waits for (transcribed on its own) is simply acknowledged.
+    let other = json!({"uid": "alice", "source": "uploads/audio/alice/other.wav",
+        "transcript_key": "transcripts/alice/other.wav.json", "text": "hi", "duration": 1.0, "words_per_minute": 60.0});
+    triggers.queue_message(msg("t3", &other)).await.unwrap();
+    // Someone else's recording cannot be claimed.
+    let (status, v) =
+        call(&h.app, "POST", &uri, Some("rec-2"), Some(json!({"audio_ref": "uploads/audio/bob/x.webm"}))).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_ref")));
+    let (status, v) =
+        call(&h.app, "POST", &uri, Some("rec-2"), Some(json!({"audio_ref": audio, "answer": "typed too"}))).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_answer")));
 }
 
 #[tokio::test]
@@ -507,4 +615,56 @@ async fn the_question_bank_index_is_built_once_and_then_loaded_from_storage() {
     let hits = engine.bank.index.search(&q[0], 5, |_| true);
     let top: Vec<&str> = hits.iter().map(|h| engine.bank.questions[h.item].competency.as_str()).collect();
     assert!(top.contains(&"conflict-resolution"), "{top:?}");
+}
+
+/// The embedded default: a whole (short) interview on SmolLM2-135M through the same
+/// agents, with structured output held to each agent's schema by constrained decoding.
+/// A 135M model writes weak prose; what must hold is the shape, the grounding checks
+/// and the honesty guard.
+#[cfg(feature = "llm-local")]
+#[tokio::test]
+async fn a_whole_interview_on_the_embedded_local_model() {
+    let models = catalyst_shared::evaluation::testutil::models_dir();
+    // Unoptimised test builds of the grammar code make a call far slower than in release.
+    let config =
+        catalyst_shared::llm::LlmConfig::from_lookup(models, |k| (k == "LLM_TIMEOUT_SECS").then(|| "900".into()))
+            .unwrap();
+    assert_eq!(config.primary.kind, catalyst_shared::llm::ProviderKind::Local);
+    let llm = catalyst_shared::llm::from_config(&config).await.unwrap();
+    // Nothing may reach this server: the local model answers everything.
+    let server = ScriptedOpenAi::start(|_| Reply::Status(500)).await;
+    let h = harness_on(server, llm);
+
+    let created = create(&h, 1).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let question = created["question"]["text"].as_str().unwrap().to_string();
+    assert!(question.chars().count() >= 15, "{question}");
+    let (status, t1) = call(
+        &h.app,
+        "POST",
+        &format!("/v1/interviews/{id}/turns"),
+        Some("local-1"),
+        Some(json!({"answer": on_topic(&question, COMPLETE_ANSWER)})),
+    )
+    .await;
+    assert_eq!(status, 200, "{t1}");
+    let judge = t1["judgement"]["score"].as_u64().unwrap();
+    assert!(judge <= 100);
+    let reply = t1["reply"].as_str().unwrap();
+    match t1["decision"]["action"].as_str().unwrap() {
+        "follow_up" => assert!(reply.ends_with('?'), "{reply}"),
+        "wrap_up" => assert!(reply.ends_with("whenever you are."), "{reply}"),
+        other => panic!("one planned question cannot lead to `{other}`"),
+    }
+    let (status, report) = call(&h.app, "POST", &format!("/v1/interviews/{id}/report"), None, None).await;
+    assert_eq!(status, 200, "{report}");
+    let said = format!("{COMPLETE_ANSWER} {}", resume());
+    for a in report["achievements"].as_array().unwrap() {
+        for n in crate::agents::numbers_in(a["reframed"].as_str().unwrap()) {
+            assert!(crate::agents::numbers_in(&said).contains(&n), "invented number {n} in {a}");
+        }
+    }
+    let log = h.store.get(engine::TURNS, &format!("alice/{id}/00001")).await.unwrap().unwrap().value;
+    assert!(log["calls"].as_array().unwrap().iter().all(|c| c["provider"] == "local"), "{}", log["calls"]);
+    assert_eq!(h.server.hits(), 0);
 }

@@ -54,8 +54,7 @@ pub const MAX_BYTES_VAR: &str = "TRANSCRIBE_MAX_BYTES";
 pub const DEVICE_VAR: &str = "WHISPER_DEVICE";
 /// Where finished transcripts are announced.
 pub const TRANSCRIPTS_QUEUE: &str = "transcripts";
-pub const UPLOAD_PREFIX: &str = "uploads/audio/";
-pub const TRANSCRIPT_PREFIX: &str = "transcripts/";
+pub use catalyst_shared::blob::{AUDIO_UPLOAD_PREFIX as UPLOAD_PREFIX, TRANSCRIPT_PREFIX};
 
 /// Limits on what one request or object may hold.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -280,20 +279,7 @@ pub struct TranscriptReady {
     pub words_per_minute: f64,
 }
 
-/// `uploads/audio/{uid}/{name}` → (`uid`, `transcripts/{uid}/{name}.json`).
-pub fn transcript_key(object_key: &str) -> Result<(String, String)> {
-    let bad = || {
-        Error::bad_request(format!("`{object_key}` is not under {UPLOAD_PREFIX}{{uid}}/{{name}}")).with_code("bad_key")
-    };
-    let rest = object_key.strip_prefix(UPLOAD_PREFIX).ok_or_else(bad)?;
-    let (uid, name) = rest.split_once('/').ok_or_else(bad)?;
-    if uid.is_empty() || name.is_empty() || name.ends_with('/') {
-        return Err(bad());
-    }
-    let key = format!("{TRANSCRIPT_PREFIX}{uid}/{name}.json");
-    catalyst_shared::blob::validate_key(&key).map_err(|_| bad())?;
-    Ok((uid.to_string(), key))
-}
+pub use catalyst_shared::blob::audio_transcript_key as transcript_key;
 
 pub struct TranscribeTriggers {
     pub engine: Arc<Engine>,

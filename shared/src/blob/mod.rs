@@ -174,6 +174,28 @@ pub fn user_upload_key(area: &str, uid: &str, filename: &str) -> Result<String> 
     Ok(key)
 }
 
+/// Where recordings are uploaded (`uploads/audio/{uid}/{name}`) and where `transcribe`
+/// writes their transcripts (`transcripts/{uid}/{name}.json`): the convention between
+/// `transcribe`, which writes, and `agent`, which waits for a spoken answer.
+pub const AUDIO_UPLOAD_PREFIX: &str = "uploads/audio/";
+pub const TRANSCRIPT_PREFIX: &str = "transcripts/";
+
+/// `uploads/audio/{uid}/{name}` → (`uid`, `transcripts/{uid}/{name}.json`).
+pub fn audio_transcript_key(object_key: &str) -> Result<(String, String)> {
+    let bad = || {
+        Error::bad_request(format!("`{object_key}` is not under {AUDIO_UPLOAD_PREFIX}{{uid}}/{{name}}"))
+            .with_code("bad_key")
+    };
+    let rest = object_key.strip_prefix(AUDIO_UPLOAD_PREFIX).ok_or_else(bad)?;
+    let (uid, name) = rest.split_once('/').ok_or_else(bad)?;
+    if uid.is_empty() || name.is_empty() || name.ends_with('/') {
+        return Err(bad());
+    }
+    let key = format!("{TRANSCRIPT_PREFIX}{uid}/{name}.json");
+    validate_key(&key).map_err(|_| bad())?;
+    Ok((uid.to_string(), key))
+}
+
 /// What a client asks for to upload a file straight to storage.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct UploadRequest {

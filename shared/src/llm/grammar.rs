@@ -29,6 +29,7 @@ pub(crate) enum Node {
         max: Option<usize>,
     },
     String {
+        min: usize,
         max: Option<usize>,
     },
     /// One of these exact JSON texts.
@@ -92,7 +93,7 @@ impl Node {
                 let item = obj.get("items").map(|i| Self::build(i, depth + 1)).unwrap_or(Node::Any);
                 Node::Array { item: Arc::new(item), min: u("minItems").unwrap_or(0), max: u("maxItems") }
             }
-            Some("string") => Node::String { max: u("maxLength") },
+            Some("string") => Node::String { min: u("minLength").unwrap_or(0), max: u("maxLength") },
             Some("boolean") => texts(&[Value::Bool(true), Value::Bool(false)]),
             Some("null") => texts(&[Value::Null]),
             Some("integer") => {
@@ -122,6 +123,8 @@ enum Frame {
     Str {
         escape: Escape,
         len: usize,
+        /// `minLength`: the closing quote is refused before this many characters.
+        min: usize,
         max: Option<usize>,
     },
     Num {
@@ -203,8 +206,9 @@ impl Grammar {
                             self.stack.push(Frame::Arr { item: item.clone(), count: 0, min: *min, max: *max });
                             self.stack.push(Frame::Lit(Arc::from(&b"["[..]), 0));
                         }
-                        Node::String { max } => {
-                            self.stack.push(Frame::Str { escape: Escape::None, len: 0, max: *max });
+                        Node::String { min, max } => {
+                            let min = (*min).min(max.unwrap_or(usize::MAX));
+                            self.stack.push(Frame::Str { escape: Escape::None, len: 0, min, max: *max });
                             self.stack.push(Frame::Lit(Arc::from(&b"\""[..]), 0));
                         }
                         Node::Choice(opts) => {
@@ -300,7 +304,7 @@ impl Grammar {
                     Step::Reject
                 }
             }
-            Frame::Str { escape, len, max } => match escape {
+            Frame::Str { escape, len, min, max } => match escape {
                 Escape::Backslash => {
                     *escape = match b {
                         b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Escape::None,
@@ -317,6 +321,7 @@ impl Grammar {
                     Step::Consumed
                 }
                 Escape::None => match b {
+                    b'"' if *len < *min => Step::Reject,
                     b'"' => Step::ConsumedAndPop,
                     0..=0x1f => Step::Reject,
                     _ => {
@@ -658,6 +663,16 @@ mod tests {
     fn run(schema: &Value, text: &str) -> Option<Grammar> {
         let mut g = Grammar::new(Node::compile(schema));
         text.bytes().all(|b| g.push(b)).then_some(g)
+    }
+
+    #[test]
+    fn strings_keep_to_min_and_max_length() {
+        let schema = json!({"type": "string", "minLength": 3, "maxLength": 5});
+        assert!(run(&schema, r#""ab""#).is_none(), "closed before minLength");
+        assert!(run(&schema, r#""abc""#).is_some_and(|g| g.done()));
+        assert!(run(&schema, r#""é€""#).is_none(), "counted in characters, not bytes");
+        assert!(run(&schema, r#""é€ab""#).is_some_and(|g| g.done()));
+        assert!(run(&schema, r#""abcdef"#).is_none(), "past maxLength");
     }
 
     #[test]

@@ -324,6 +324,7 @@ impl LocalModel {
             let mut pending: Vec<u8> = Vec::new();
             let mut constraint = req.schema.as_ref().map(|s| Grammar::new(Node::compile(&s.schema)));
             let mut rng = rand::rng();
+            let mut recent: std::collections::VecDeque<u32> = std::collections::VecDeque::with_capacity(REPEAT_WINDOW);
             let finish = loop {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(Error::unavailable("the call was cancelled").with_code("llm_cancelled"));
@@ -331,14 +332,19 @@ impl LocalModel {
                 if generated >= budget {
                     break FinishReason::Length;
                 }
-                let scores: Vec<f32> =
+                let mut scores: Vec<f32> =
                     logits.to_dtype(candle_core::DType::F32).and_then(|l| l.to_vec1()).map_err(candle)?;
+                penalise_repeats(&mut scores, &recent);
                 let next = self.choose(&scores, constraint.as_ref(), greedy, req.temperature, &mut rng);
                 let Some(next) = next else { break FinishReason::Stop };
                 if inner.stop.contains(&next) {
                     break FinishReason::Stop;
                 }
                 generated += 1;
+                if recent.len() == REPEAT_WINDOW {
+                    recent.pop_front();
+                }
+                recent.push_back(next);
                 let bytes = &inner.token_bytes[next as usize];
                 if let Some(c) = constraint.as_mut() {
                     for &b in bytes {
@@ -411,6 +417,24 @@ impl LocalModel {
             return top.first().map(|&i| i as u32);
         }
         sample(scores, &top, temperature, rng)
+    }
+}
+
+/// Tokens generated within this window are penalised (llama.cpp's `repeat_last_n`).
+const REPEAT_WINDOW: usize = 64;
+/// How much (llama.cpp's `repeat_penalty` is 1.1 by default). Small models fall into
+/// loops (`LynxLynxLynx…`) that greedy decoding never leaves without it.
+const REPEAT_PENALTY: f32 = 1.15;
+
+/// Make recently generated tokens less likely, once each however often they occurred.
+fn penalise_repeats(scores: &mut [f32], recent: &std::collections::VecDeque<u32>) {
+    let mut seen = std::collections::HashSet::with_capacity(recent.len());
+    for &t in recent {
+        if seen.insert(t)
+            && let Some(s) = scores.get_mut(t as usize)
+        {
+            *s = if *s > 0.0 { *s / REPEAT_PENALTY } else { *s * REPEAT_PENALTY };
+        }
     }
 }
 

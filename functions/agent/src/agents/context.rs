@@ -392,12 +392,12 @@ pub async fn adapt(
     let schema = json!({
         "type": "object",
         "properties": {
-            "summary": {"type": "string", "minLength": 10, "maxLength": 400},
+            "summary": {"type": "string", "minLength": 10, "maxLength": 300},
             "questions": {
                 "type": "array", "minItems": plan.len(), "maxItems": plan.len(),
                 "items": {
                     "type": "object",
-                    "properties": {"id": {"enum": ids}, "text": {"type": "string", "minLength": 15, "maxLength": 300}},
+                    "properties": {"id": {"enum": ids}, "text": {"type": "string", "minLength": 15, "maxLength": 240}},
                     "required": ["id", "text"],
                     "additionalProperties": false
                 }
@@ -431,12 +431,11 @@ pub async fn adapt(
         ("PLANNED QUESTIONS", questions),
         ("Output", "{\"summary\": \"...\", \"questions\": [{\"id\": \"...\", \"text\": \"...\"}, ...]}".into()),
     ]);
-    let max_tokens = 140 + 90 * plan.len() as u32;
-    let (v, call) = json_call(llm, prompt, user, schema, max_tokens).await?;
-    profile.summary = clip(v["summary"].as_str().unwrap_or_default(), 400);
+    let (v, call) = json_call(llm, prompt, user, schema).await?;
+    profile.summary = clip(v["summary"].as_str().unwrap_or_default(), 300);
     for item in v["questions"].as_array().into_iter().flatten() {
         let (Some(id), Some(text)) = (item["id"].as_str(), item["text"].as_str()) else { continue };
-        let text = clip(text, 300);
+        let text = clip(text, 240);
         if let Some(q) = plan.iter_mut().find(|q| q.bank_id == id)
             && text.chars().count() >= 15
         {

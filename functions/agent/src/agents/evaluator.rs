@@ -33,9 +33,10 @@ pub async fn judge(
     answer: &str,
     competency: &str,
     requirements: &[String],
+    grounding: &[String],
     metrics: &EvalSummary,
 ) -> Result<(Judgement, Call)> {
-    let short = json!({"type": "string", "minLength": 3, "maxLength": 200});
+    let short = json!({"type": "string", "minLength": 3, "maxLength": 160});
     let schema = json!({
         "type": "object",
         "properties": {
@@ -50,6 +51,7 @@ pub async fn judge(
         ("Question", question.to_string()),
         ("Competency assessed", competency.replace('-', " ")),
         ("Job requirements", bullets(&requirements.iter().take(8).collect::<Vec<_>>())),
+        ("From the job posting, on this topic", bullets(grounding)),
         ("Candidate's answer", clip(answer, 3_000)),
         (
             "Measured",
@@ -65,7 +67,7 @@ pub async fn judge(
         ),
         ("Output", "{\"score\": 0-100, \"strengths\": [..], \"improvements\": [..]}".to_string()),
     ]);
-    let (v, call) = json_call(llm, prompt, user, schema, 200).await?;
+    let (v, call) = json_call(llm, prompt, user, schema).await?;
     let list = |k: &str| -> Vec<String> {
         v[k].as_array()
             .map(|a| a.iter().filter_map(|s| s.as_str()).map(|s| clip(s, 200)).filter(|s| !s.is_empty()).collect())

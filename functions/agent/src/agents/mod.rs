@@ -29,15 +29,40 @@ pub fn call_record(agent: &str, prompt: &PromptVersion, c: &Completion) -> Call 
     }
 }
 
+/// An upper bound on the tokens a JSON value valid against `schema` can take, counting a
+/// token per character of every string at its `maxLength` (small models do spend that
+/// much when they ramble) plus the punctuation around it. A budget below this can cut a
+/// valid answer short, which then fails validation.
+pub fn token_budget(schema: &Value) -> u32 {
+    let u = |k: &str| schema.get(k).and_then(Value::as_u64).unwrap_or(0) as u32;
+    match schema.get("type").and_then(Value::as_str) {
+        Some("object") => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            2 + props.map(|p| p.iter().map(|(k, v)| k.len() as u32 / 2 + 3 + token_budget(v)).sum()).unwrap_or(64)
+        }
+        Some("array") => {
+            let items = schema.get("items").map(token_budget).unwrap_or(64);
+            2 + schema.get("maxItems").and_then(Value::as_u64).unwrap_or(8) as u32 * (items + 1)
+        }
+        Some("string") => 2 + if u("maxLength") > 0 { u("maxLength") } else { 256 },
+        _ if schema.get("enum").is_some() => schema["enum"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.to_string().len() as u32).max().unwrap_or(4))
+            .unwrap_or(4),
+        _ => 8,
+    }
+}
+
 /// A structured call: the prompt as system, `facts` as the user message, the answer
-/// validated against `schema` (one repair retry inside `complete_json`).
+/// validated against `schema` (one repair retry inside `complete_json`). The token
+/// budget comes from the schema, so a valid answer always fits.
 pub async fn json_call(
     llm: &dyn LanguageModel,
     prompt: &PromptVersion,
     facts: String,
     schema: Value,
-    max_tokens: u32,
 ) -> Result<(Value, Call)> {
+    let max_tokens = token_budget(&schema);
     let request = Request::new(vec![Message::user(facts)])
         .system(prompt.rendered())
         .max_tokens(max_tokens)
@@ -126,5 +151,11 @@ mod tests {
         assert_eq!(numbers_in("cut 40% of $1,200 in 3.5 weeks"), vec!["40", "1200", "3.5"]);
         assert_eq!(facts(&[("A", "x".into()), ("B", " ".into()), ("C", "y".into())]), "A:\nx\n\nC:\ny");
         assert_eq!(bullets(&["a", "b "]), "- a\n- b");
+        let schema = serde_json::json!({"type": "object", "properties": {
+            "q": {"type": "string", "maxLength": 100},
+            "xs": {"type": "array", "maxItems": 2, "items": {"type": "string", "maxLength": 10}},
+            "n": {"type": "integer"}, "e": {"enum": ["long-value"]}}});
+        // 2 + (q: 0+3+102) + (xs: 1+3+(2+2*(12+1))) + (n: 0+3+8) + (e: 0+3+12)
+        assert_eq!(token_budget(&schema), 2 + 105 + 32 + 11 + 15);
     }
 }

@@ -93,7 +93,7 @@ pub async fn phrase_follow_up(
         ("Probe", probe.describe().to_string()),
         ("Output", "{\"question\": \"<your one follow-up question>\"}".to_string()),
     ]);
-    let (value, call) = json_call(llm, prompt, user, schema, 96).await?;
+    let (value, call) = json_call(llm, prompt, user, schema).await?;
     let mut q = clip(value["question"].as_str().unwrap_or_default(), 240);
     // The reply is spoken as a question; a model that forgot the mark still asked one.
     if !q.ends_with('?') {
@@ -125,6 +125,10 @@ mod tests {
             result_quantified: true,
             words: 160,
             quantified_results: 2,
+            words_per_minute: Some(140.0),
+            fillers: 1,
+            fillers_per_minute: Some(0.5),
+            hedges: 0,
             feedback: vec![],
         }
     }

@@ -10,9 +10,10 @@ use catalyst_shared::llm::LanguageModel;
 use serde_json::json;
 
 /// At most this many achievements per report.
-pub const MAX_ITEMS: usize = 6;
+pub const MAX_ITEMS: usize = 4;
 
-/// One achievement with the candidate's own words about it (whose numbers are allowed).
+/// One achievement, and the candidate's own words about it: only numbers in `source`
+/// may appear in the rewrite (`text` may itself be a model's summary of a story).
 #[derive(Debug, Clone)]
 pub struct Achievement {
     pub text: String,
@@ -36,7 +37,7 @@ pub async fn reframe(
                 "minItems": items.len(), "maxItems": items.len(),
                 "items": {
                     "type": "object",
-                    "properties": {"reframed": {"type": "string", "minLength": 10, "maxLength": 240}},
+                    "properties": {"reframed": {"type": "string", "minLength": 10, "maxLength": 180}},
                     "required": ["reframed"],
                     "additionalProperties": false
                 }
@@ -58,8 +59,7 @@ pub async fn reframe(
         ),
         ("Output", "{\"items\": [{\"reframed\": \"...\"}, ...]}".to_string()),
     ]);
-    let max_tokens = 80 * items.len() as u32 + 40;
-    let (v, call) = json_call(llm, prompt, user, schema, max_tokens).await?;
+    let (v, call) = json_call(llm, prompt, user, schema).await?;
     let out = items
         .iter()
         .zip(v["items"].as_array().into_iter().flatten())
@@ -68,22 +68,26 @@ pub async fn reframe(
     Ok((out, Some(call)))
 }
 
-/// Replace every number the candidate did not give with `[X]`, and list the placeholders
-/// left for the candidate to fill. A bullet without any number gets one placeholder for
-/// the outcome, so the candidate is prompted to quantify it.
-pub fn honest(original: &str, source: &str, reframed: &str) -> Reframed {
-    let allowed: Vec<String> = numbers_in(original).into_iter().chain(numbers_in(source)).collect();
+/// `text` with every number that is not in `allowed` replaced by `[X]`.
+pub fn scrub_numbers(text: &str, allowed: &[String]) -> String {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     // Valid by construction.
     let re = RE.get_or_init(|| regex::Regex::new(r"\d+(?:[.,]\d+)*").expect("number pattern compiles"));
-    let mut text = re
-        .replace_all(&clip(reframed, 240), |c: &regex::Captures| {
-            let n = c[0].replace(',', "");
-            if allowed.contains(&n) { c[0].to_string() } else { "[X]".to_string() }
-        })
-        .into_owned();
+    re.replace_all(text, |c: &regex::Captures| {
+        let n = c[0].replace(',', "");
+        if allowed.contains(&n) { c[0].to_string() } else { "[X]".to_string() }
+    })
+    .into_owned()
+}
+
+/// Replace every number the candidate did not give (in `source`) with `[X]`, and list
+/// the placeholders left for the candidate to fill. A bullet without any number gets one
+/// placeholder for the outcome, so the candidate is prompted to quantify it.
+pub fn honest(original: &str, source: &str, reframed: &str) -> Reframed {
+    let allowed = numbers_in(source);
+    let mut text = scrub_numbers(&clip(reframed, 180), &allowed);
     if text.trim().is_empty() {
-        text = clip(original, 240);
+        text = scrub_numbers(&clip(original, 180), &allowed);
     }
     let mut placeholders = placeholders_in(&text);
     if placeholders.is_empty() && numbers_in(&text).is_empty() {
@@ -113,11 +117,8 @@ mod tests {
 
     #[test]
     fn invented_numbers_become_placeholders() {
-        let r = honest(
-            "Rewrote the deploy pipeline; deploys went from 2 hours to 15 minutes",
-            "",
-            "Cut deploy time from 2 hours to 15 minutes (87% faster) for 40 engineers",
-        );
+        let said = "Rewrote the deploy pipeline; deploys went from 2 hours to 15 minutes";
+        let r = honest(said, said, "Cut deploy time from 2 hours to 15 minutes (87% faster) for 40 engineers");
         assert_eq!(r.reframed, "Cut deploy time from 2 hours to 15 minutes ([X]% faster) for [X] engineers");
         assert_eq!(r.placeholders, vec!["[X]"]);
     }

@@ -26,8 +26,8 @@ pub async fn analyse(llm: &dyn LanguageModel, prompt: &PromptVersion, input: Sto
         "type": "object",
         "properties": {
             "title": {"type": "string", "minLength": 3, "maxLength": 80},
-            "situation": part(300), "task": part(300), "action": part(400), "result": part(300),
-            "metrics": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 5}
+            "situation": part(200), "task": part(200), "action": part(300), "result": part(200),
+            "metrics": {"type": "array", "items": {"type": "string", "maxLength": 30}, "maxItems": 4}
         },
         "required": ["title", "situation", "task", "action", "result", "metrics"],
         "additionalProperties": false
@@ -49,16 +49,18 @@ pub async fn analyse(llm: &dyn LanguageModel, prompt: &PromptVersion, input: Sto
             "{\"title\", \"situation\", \"task\", \"action\", \"result\", \"metrics\": [numbers they gave]}".into(),
         ),
     ]);
-    let (v, call) = json_call(llm, prompt, user, schema, 360).await?;
-    let text = |k: &str, max: usize| clip(v[k].as_str().unwrap_or_default(), max);
+    let (v, call) = json_call(llm, prompt, user, schema).await?;
     let said: Vec<String> = numbers_in(input.answer);
+    // The story is the candidate's: a number they did not say becomes `[X]`.
+    let text =
+        |k: &str, max: usize| super::reframe::scrub_numbers(&clip(v[k].as_str().unwrap_or_default(), max), &said);
     // A metric is kept only if every number in it is one the candidate said.
     let metrics = v["metrics"]
         .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(|m| m.as_str())
-                .map(|m| clip(m, 40))
+                .map(|m| clip(m, 30))
                 .filter(|m| {
                     let n = numbers_in(m);
                     !n.is_empty() && n.iter().all(|x| said.contains(x))
@@ -70,10 +72,10 @@ pub async fn analyse(llm: &dyn LanguageModel, prompt: &PromptVersion, input: Sto
         plan_index: input.plan_index,
         competency: input.competency.to_string(),
         title: text("title", 80),
-        situation: text("situation", 300),
-        task: text("task", 300),
-        action: text("action", 400),
-        result: text("result", 300),
+        situation: text("situation", 200),
+        task: text("task", 200),
+        action: text("action", 300),
+        result: text("result", 200),
         metrics,
         turns: input.turns,
     };
