@@ -50,6 +50,10 @@ pub struct Engine {
     pub evaluator: Arc<Evaluator>,
     pub bank: Arc<QuestionBank>,
     pub prompts: Prompts,
+    /// Evaluations run one at a time per instance: inference is serialised by the
+    /// session anyway, and letting every waiting turn tokenise and score in parallel
+    /// only takes the CPU from the rest of the turns (store, HTTP), which then stall.
+    pub evaluations: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -606,8 +610,14 @@ impl Engine {
         };
         let timing = if earlier.is_empty() { timing } else { timing.map(|t| Timing { segments: None, ..t }) };
         let t = clock();
-        let evaluation =
-            eval_agent::evaluate(self.evaluator.clone(), &planned.text, &combined, Some(job), timing.clone()).await?;
+        let evaluation = {
+            let _slot = self
+                .evaluations
+                .acquire()
+                .await
+                .map_err(|e| Error::internal("evaluation slots closed").with_source(e))?;
+            eval_agent::evaluate(self.evaluator.clone(), &planned.text, &combined, Some(job), timing.clone()).await?
+        };
         spent.evaluation_ms += ms(t);
         let summary = EvalSummary::from_evaluation(&evaluation);
 
@@ -619,12 +629,14 @@ impl Engine {
             eval_agent::judge(
                 self.llm.as_ref(),
                 prompts.get(prompts::EVALUATOR),
-                &pending.text,
-                &combined,
-                &planned.competency,
-                &requirements,
-                &planned.grounding,
-                &summary
+                eval_agent::JudgeInput {
+                    question: &pending.text,
+                    answer: &combined,
+                    competency: &planned.competency,
+                    requirements: &requirements,
+                    grounding: &planned.grounding,
+                    metrics: &summary,
+                }
             ),
             story::analyse(
                 self.llm.as_ref(),

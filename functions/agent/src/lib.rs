@@ -79,6 +79,7 @@ impl Agent {
                     evaluator: self.evaluator.clone(),
                     bank: Arc::new(bank),
                     prompts,
+                    evaluations: Arc::new(tokio::sync::Semaphore::new(1)),
                 }))
             })
             .await

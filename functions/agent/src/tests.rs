@@ -203,7 +203,7 @@ async fn a_whole_interview_with_follow_ups_report_and_what_the_agents_send() {
     assert!(t2["evaluation"]["result"].as_f64().unwrap() >= 0.5, "the follow-up completed the story");
 
     // Story Analysis saw the whole story; the judge saw the measured facts; Synthesis streamed nothing here.
-    let story_req = h.server.requests().into_iter().filter(|r| agent_of(r) == "story").last().unwrap();
+    let story_req = h.server.requests().into_iter().rfind(|r| agent_of(r) == "story").unwrap();
     assert!(story_req.user().contains("I set up incident reviews") && story_req.user().contains("12 a month to 3"));
     let judge_req = h.server.requests().into_iter().find(|r| agent_of(r) == "evaluator").unwrap();
     assert!(judge_req.user().contains("STAR coverage") && judge_req.user().contains("Kafka"), "{}", judge_req.user());

@@ -314,7 +314,7 @@ pub fn plan(
 
     let fits = |i: usize, kind: Kind| {
         let q = &bank.questions[i];
-        q.kind == kind && q.seniority.iter().any(|s| *s == profile.seniority) && q.fits_role(&profile.role_family)
+        q.kind == kind && q.seniority.contains(&profile.seniority) && q.fits_role(&profile.role_family)
     };
     let mut used_competencies: HashSet<String> = HashSet::new();
     let mut used: HashSet<usize> = HashSet::new();

@@ -26,16 +26,23 @@ pub async fn evaluate(
     evaluation::evaluate_blocking(evaluator, req).await
 }
 
+/// What the judge sees.
+pub struct JudgeInput<'a> {
+    pub question: &'a str,
+    pub answer: &'a str,
+    pub competency: &'a str,
+    pub requirements: &'a [String],
+    /// Job passages retrieved for this question.
+    pub grounding: &'a [String],
+    pub metrics: &'a EvalSummary,
+}
+
 pub async fn judge(
     llm: &dyn LanguageModel,
     prompt: &PromptVersion,
-    question: &str,
-    answer: &str,
-    competency: &str,
-    requirements: &[String],
-    grounding: &[String],
-    metrics: &EvalSummary,
+    input: JudgeInput<'_>,
 ) -> Result<(Judgement, Call)> {
+    let JudgeInput { question, answer, competency, requirements, grounding, metrics } = input;
     let short = json!({"type": "string", "minLength": 3, "maxLength": 160});
     let schema = json!({
         "type": "object",
