@@ -21,25 +21,26 @@ fn lambda_env(api: std::net::SocketAddr, name: &str, data: &std::path::Path) -> 
 async fn api_gateway_requests_use_the_authorizer_principal() {
     let dir = tempfile::tempdir().unwrap();
     let (api, addr) = RuntimeApi::start().await;
-    let _p = Proc::start(&bin("agent"), &[], &lambda_env(addr, "agent", dir.path()), dir.path());
+    // `auth` needs no model files, so this stays about the Lambda path alone.
+    let _p = Proc::start(&bin("auth"), &[], &lambda_env(addr, "auth", dir.path()), dir.path());
 
     // API Gateway v2 with the authorizer's context: the principal is u_123.
     let mut req = event("aws/apigw-v2-request.json");
-    req["rawPath"] = "/v1/interviews".into();
-    req["routeKey"] = "GET /v1/interviews".into();
+    req["rawPath"] = "/v1/auth/whoami".into();
+    req["routeKey"] = "GET /v1/auth/whoami".into();
     req["requestContext"]["http"]["method"] = "GET".into();
-    req["requestContext"]["http"]["path"] = "/v1/interviews".into();
+    req["requestContext"]["http"]["path"] = "/v1/auth/whoami".into();
     req["body"] = serde_json::Value::Null;
     let Outcome::Response(resp) = api.call(req).await else { panic!("expected a response") };
     assert_eq!(resp["statusCode"], 200, "{resp}");
     let body: serde_json::Value = serde_json::from_str(resp["body"].as_str().unwrap()).unwrap();
-    assert_eq!(body["interviews"], serde_json::json!([]));
+    assert_eq!(body["principal"]["uid"], "u_123", "{body}");
 
     // A function URL has no gateway authorizer: without a credential it is 401.
     let mut req = event("aws/function-url-request.json");
-    req["rawPath"] = "/v1/interviews".into();
+    req["rawPath"] = "/v1/auth/whoami".into();
     req["requestContext"]["http"]["method"] = "GET".into();
-    req["requestContext"]["http"]["path"] = "/v1/interviews".into();
+    req["requestContext"]["http"]["path"] = "/v1/auth/whoami".into();
     req["body"] = serde_json::Value::Null;
     let Outcome::Response(resp) = api.call(req).await else { panic!("expected a response") };
     assert_eq!(resp["statusCode"], 401, "{resp}");

@@ -132,12 +132,14 @@ pub fn bullets<S: AsRef<str>>(items: &[S]) -> String {
 /// Numbers as written in `text` (`40%`, `2,000`, `3.5x`, `$1.2M`): the honesty checks
 /// compare a model's numbers with the candidate's.
 pub fn numbers_in(text: &str) -> Vec<String> {
+    number_pattern().find_iter(text).map(|m| m.as_str().replace(',', "")).collect()
+}
+
+/// A number as people write it: digits, with `.` or `,` between groups.
+pub fn number_pattern() -> &'static regex::Regex {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let re = RE.get_or_init(|| {
-        // Valid by construction.
-        regex::Regex::new(r"\d+(?:[.,]\d+)*").expect("number pattern compiles")
-    });
-    re.find_iter(text).map(|m| m.as_str().replace(',', "")).collect()
+    // Valid by construction.
+    RE.get_or_init(|| regex::Regex::new(r"\d+(?:[.,]\d+)*").expect("number pattern compiles"))
 }
 
 #[cfg(test)]

@@ -70,14 +70,12 @@ pub async fn reframe(
 
 /// `text` with every number that is not in `allowed` replaced by `[X]`.
 pub fn scrub_numbers(text: &str, allowed: &[String]) -> String {
-    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    // Valid by construction.
-    let re = RE.get_or_init(|| regex::Regex::new(r"\d+(?:[.,]\d+)*").expect("number pattern compiles"));
-    re.replace_all(text, |c: &regex::Captures| {
-        let n = c[0].replace(',', "");
-        if allowed.contains(&n) { c[0].to_string() } else { "[X]".to_string() }
-    })
-    .into_owned()
+    super::number_pattern()
+        .replace_all(text, |c: &regex::Captures| {
+            let n = c[0].replace(',', "");
+            if allowed.contains(&n) { c[0].to_string() } else { "[X]".to_string() }
+        })
+        .into_owned()
 }
 
 /// Replace every number the candidate did not give (in `source`) with `[X]`, and list
