@@ -17,6 +17,21 @@ fn lambda_env(api: std::net::SocketAddr, name: &str, data: &std::path::Path) -> 
     ])
 }
 
+/// A function whose models are missing stops at start-up and tells Lambda why.
+#[tokio::test]
+async fn start_up_failures_are_reported_to_the_runtime_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, addr) = RuntimeApi::start().await;
+    let mut env = lambda_env(addr, "agent", dir.path());
+    env.insert("CATALYST_MODELS_DIR".into(), dir.path().join("no-models").display().to_string());
+    let mut p = Proc::start(&bin("agent"), &[], &env, dir.path());
+    let status = p.wait_exit(std::time::Duration::from_secs(30)).await;
+    assert!(!status.success());
+    let err = api.init_error().expect("the init error was reported");
+    assert_eq!(err["errorType"], "Runtime.InitError");
+    assert!(err["errorMessage"].as_str().unwrap().contains("MINILM_MODEL"), "{err}");
+}
+
 #[tokio::test]
 async fn api_gateway_requests_use_the_authorizer_principal() {
     let dir = tempfile::tempdir().unwrap();

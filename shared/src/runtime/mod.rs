@@ -140,6 +140,23 @@ pub async fn serve(function: Function, deps: Deps) -> Result<()> {
 /// The whole `main` of a function binary: configuration, telemetry, the function built
 /// from its dependencies, then [`serve`]. Start-up errors print the variable to fix and
 /// exit non-zero.
+/// Tell Lambda why the function could not start (`POST /runtime/init/error`), so the
+/// invocation fails with that reason instead of timing out on a process that exited.
+async fn report_init_error(api: &str, e: &crate::Error) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let body = serde_json::json!({"errorMessage": e.message(), "errorType": "Runtime.InitError", "stackTrace": []});
+    let sent = reqwest::Client::new()
+        .post(format!("http://{api}/2018-06-01/runtime/init/error"))
+        .header("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
+        .timeout(std::time::Duration::from_secs(2))
+        .json(&body)
+        .send()
+        .await;
+    if let Err(err) = sent {
+        eprintln!("could not report the start-up failure to the Lambda Runtime API: {err}");
+    }
+}
+
 pub async fn main(name: &'static str, build: impl FnOnce(&Deps) -> Result<Function>) -> ExitCode {
     let config = match Config::from_env() {
         Ok(c) => c,
@@ -156,6 +173,9 @@ pub async fn main(name: &'static str, build: impl FnOnce(&Deps) -> Result<Functi
         Err(e) => {
             tracing::error!(error = %e.message(), code = e.code(), "start-up failed");
             eprintln!("{name}: start-up failed: {}", e.message());
+            if let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") {
+                report_init_error(&api, &e).await;
+            }
             return ExitCode::from(1);
         }
     };
