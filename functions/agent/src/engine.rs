@@ -594,7 +594,10 @@ impl Engine {
             .pending
             .clone()
             .ok_or_else(|| Error::conflict("no question is waiting").with_code("interview_finished"))?;
-        let planned = interview.plan[pending.plan_index].clone();
+        let planned =
+            interview.plan.get(pending.plan_index).cloned().ok_or_else(|| {
+                Error::internal("the waiting question is not in the plan").with_code("corrupt_interview")
+            })?;
         let n = interview.turns.len() as u32 + 1;
         let mut calls = Vec::new();
 
@@ -683,10 +686,12 @@ impl Engine {
                 calls.push(call);
                 Some(Pending { text: q, plan_index: pending.plan_index, follow_up: Some(probe) })
             }
-            Action::Next => {
-                let i = pending.plan_index + 1;
-                Some(Pending { text: interview.plan[i].text.clone(), plan_index: i, follow_up: None })
-            }
+            // `remaining > 0` made it Next, so the plan has this question.
+            Action::Next => interview.plan.get(pending.plan_index + 1).map(|q| Pending {
+                text: q.text.clone(),
+                plan_index: pending.plan_index + 1,
+                follow_up: None,
+            }),
             Action::WrapUp => None,
         };
 
@@ -877,6 +882,10 @@ pub fn created_view(i: &Interview) -> Created {
     }
 }
 
+fn competency_of(interview: &Interview, plan_index: usize) -> String {
+    interview.plan.get(plan_index).map(|q| q.competency.clone()).unwrap_or_else(|| "general".into())
+}
+
 /// The scores side of the report: no model, only what was measured.
 pub fn aggregate(interview: &Interview) -> Report {
     let mut by_competency: BTreeMap<String, (u32, u32)> = BTreeMap::new();
@@ -886,7 +895,7 @@ pub fn aggregate(interview: &Interview) -> Report {
         last_per_question.insert(t.plan_index, t);
     }
     for (i, t) in &last_per_question {
-        let c = interview.plan[*i].competency.clone();
+        let c = competency_of(interview, *i);
         let e = by_competency.entry(c).or_default();
         e.0 += t.score;
         e.1 += 1;
@@ -910,7 +919,7 @@ pub fn aggregate(interview: &Interview) -> Report {
         .iter()
         .map(|t| AnswerScore {
             turn: t.n,
-            competency: interview.plan[t.plan_index].competency.clone(),
+            competency: competency_of(interview, t.plan_index),
             score: t.score,
             structure: t.summary.structure,
             relevance: t.summary.relevance,
@@ -928,7 +937,7 @@ pub fn aggregate(interview: &Interview) -> Report {
     };
     let mut strengths = Vec::new();
     for t in ranked.iter().take(3) {
-        let competency = &interview.plan[t.plan_index].competency;
+        let competency = competency_of(interview, t.plan_index);
         if let Some(s) = t.judgement.strengths.first() {
             strengths.push(Point {
                 text: format!("{competency}: {s}"),
@@ -945,7 +954,7 @@ pub fn aggregate(interview: &Interview) -> Report {
     }
     let mut improvements = Vec::new();
     for t in ranked.iter().rev().take(3) {
-        let competency = &interview.plan[t.plan_index].competency;
+        let competency = competency_of(interview, t.plan_index);
         if let Some(c) = t.coaching.first() {
             let missing = ["situation", "task", "action", "result"]
                 .into_iter()

@@ -1,7 +1,8 @@
 """What a cloud adapter adds to a cold start: the same release binary, its store on the
 embedded SQLite file versus DynamoDB (moto on 127.0.0.1) and Firestore (Google's
 emulator on 127.0.0.1), process start -> /healthz and
--> first answer of a route that reads the store (agent's GET /v1/interviews).
+-> first answer of a route that reads the store (auth's GET /v1/auth/api-keys; auth loads
+no models, so only the adapter's cost shows).
 
 Clients are created lazily, so /healthz should not move; the first real answer pays for
 loading the SDK configuration, signing and the first connection. Run by run.sh, with the
@@ -23,7 +24,7 @@ from cold_start import measure, free_port, ROOT  # noqa: E402
 import boto3  # noqa: E402
 
 RUNS = int(os.environ.get("RUNS", "15"))
-REAL = ("GET", "/v1/interviews", b"", "application/json")
+REAL = ("GET", "/v1/auth/api-keys", b"", "application/json")
 
 
 def wait_listening(proc, port, what, tries):
@@ -56,7 +57,7 @@ def start_firestore():
 
 
 def main():
-    binary = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "agent")
+    binary = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "auth")
     tools = os.environ.get("CATALYST_TEST_TOOLS", os.path.join(ROOT, ".catalyst", "tools"))
     moto, url = start_moto(tools)
     firestore, firestore_host = start_firestore()
@@ -64,7 +65,7 @@ def main():
     try:
         creds = dict(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
         ddb = boto3.client("dynamodb", endpoint_url=url, **creds)
-        ddb.create_table(TableName="catalyst-interviews", BillingMode="PAY_PER_REQUEST",
+        ddb.create_table(TableName="catalyst-api_keys", BillingMode="PAY_PER_REQUEST",
                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
                                                {"AttributeName": "sk", "AttributeType": "S"}],
                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
@@ -89,7 +90,7 @@ def main():
         os.killpg(firestore.pid, 9)
         firestore.wait()
     med = statistics.median
-    print(f"agent (release, built with --features aws,gcp), median of {RUNS} fresh processes, {os.cpu_count()} cores\n")
+    print(f"auth (release, built with --features aws,gcp), median of {RUNS} fresh processes, {os.cpu_count()} cores\n")
     print("| store | start → /healthz | start → first store read answered | peak RSS |")
     print("|---|---|---|---|")
     for name, samples in rows.items():

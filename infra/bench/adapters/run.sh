@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 bash infra/test-servers.sh
-cargo build --release -p catalyst-agent --features aws,gcp --bin agent
+# auth reads the store and loads no models, so only the adapter shows.
+cargo build --release -p catalyst-auth --features aws,gcp --bin auth
 .catalyst/tools/venv/bin/python infra/bench/adapters/cold_start.py
