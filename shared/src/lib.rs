@@ -21,6 +21,7 @@ pub mod models;
 #[cfg(feature = "otel")]
 #[path = "telemetry_otel.rs"]
 pub mod otel;
+pub mod prompts;
 pub mod queue;
 pub mod runtime;
 #[cfg(feature = "local")]

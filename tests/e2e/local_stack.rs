@@ -159,3 +159,30 @@ async fn invoke_runs_payloads_of_both_clouds() {
     assert!(!p.wait_exit(Duration::from_secs(30)).await.success());
     assert!(p.output().contains("no function `nosuch`"), "{}", p.output());
 }
+
+/// `catalyst prompts rollback` undoes a promotion in the store the configuration names;
+/// the next agent start uses the restored version.
+#[tokio::test]
+async fn prompts_roll_back_with_one_command() {
+    use catalyst_shared::prompts;
+    let dir = tempfile::tempdir().unwrap();
+    let env: HashMap<String, String> = local_env(dir.path());
+    let store: catalyst_shared::store::SharedDocumentStore = std::sync::Arc::new(
+        catalyst_shared::store::local::SqliteDocumentStore::open(dir.path().join("store.db")).unwrap(),
+    );
+    let defaults = [("synthesis", "Be warm and specific.")];
+    prompts::Prompts::load(&store, &defaults).await.unwrap();
+    prompts::promote(&store, "synthesis", "Be brief.", "optimize run r1", serde_json::Value::Null).await.unwrap();
+
+    let mut p = Proc::start(&bin("catalyst"), &["prompts", "list"], &env, dir.path());
+    assert!(p.wait_exit(Duration::from_secs(30)).await.success(), "{}", p.output());
+    assert!(p.output().contains("synthesis      v2  (before: [1])"), "{}", p.output());
+    let mut p = Proc::start(&bin("catalyst"), &["prompts", "rollback", "synthesis"], &env, dir.path());
+    assert!(p.wait_exit(Duration::from_secs(30)).await.success(), "{}", p.output());
+    assert!(p.output().contains("synthesis: v2 -> v1"), "{}", p.output());
+    assert_eq!(prompts::Prompts::load(&store, &defaults).await.unwrap().get("synthesis").version, 1);
+    // Nothing left to undo: a clear error, a failing exit.
+    let mut p = Proc::start(&bin("catalyst"), &["prompts", "rollback", "synthesis"], &env, dir.path());
+    assert!(!p.wait_exit(Duration::from_secs(30)).await.success());
+    assert!(p.output().contains("no earlier version"), "{}", p.output());
+}

@@ -589,7 +589,7 @@ impl Engine {
         let clock = std::time::Instant::now;
         let run_started = clock();
         let ms = |since: std::time::Instant| since.elapsed().as_secs_f64() * 1e3;
-        let prompts = self.prompts.for_interview(&self.store, &interview.prompts).await?;
+        let prompts = self.prompts.for_versions(&self.store, &interview.prompts).await?;
         let pending = interview
             .pending
             .clone()
@@ -843,7 +843,7 @@ impl Engine {
         if interview.claim.as_ref().is_some_and(|c| !expired(c)) {
             return Err(Error::conflict("a turn is still being processed").with_code("turn_in_progress"));
         }
-        let prompts = self.prompts.for_interview(&self.store, &interview.prompts).await?;
+        let prompts = self.prompts.for_versions(&self.store, &interview.prompts).await?;
         let mut report = aggregate(&interview);
         let achievements = achievements(&interview);
         let (reframed, call) =

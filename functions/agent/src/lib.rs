@@ -62,7 +62,7 @@ impl Agent {
         self.engine
             .get_or_try_init(|| async {
                 let started = std::time::Instant::now();
-                let prompts = prompts::Prompts::load(&self.store).await?;
+                let prompts = prompts::Prompts::load(&self.store, &prompts::defaults()).await?;
                 let fingerprint = model_fingerprint(&self.evaluator)?;
                 let bank =
                     bank::QuestionBank::load_or_build(bank::BANK_TOML, &self.blob, &self.evaluator, &fingerprint)

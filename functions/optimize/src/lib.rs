@@ -1,7 +1,7 @@
 //! The `optimize` function: scheduled prompt optimization over the turn log.
 //!
-//! The prompt registry lives in the document store (`prompts/{agent}/{version}` plus an
-//! `active/{agent}` pointer); runs are recorded under `optimize_runs/{schedule}@{time}`,
+//! The prompt registry (`shared::prompts`) lives in the document store (`prompts/{agent}/v{NNNNNN}`
+//! plus an `active/{agent}` pointer with its history); runs are recorded under `optimize_runs/{schedule}@{time}`,
 //! created conditionally so a schedule delivered twice starts one run.
 
 use async_trait::async_trait;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub const PROMPTS: &str = "prompts";
+pub use catalyst_shared::prompts::PROMPTS;
 pub const RUNS: &str = "optimize_runs";
 pub const TURNS: &str = "turns";
 
@@ -25,30 +25,18 @@ pub struct AppState {
     pub store: SharedDocumentStore,
 }
 
-/// The active prompt version of each agent.
+/// The active prompt version of each agent, with the earlier active versions (newest
+/// last) that `catalyst prompts rollback` returns to.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActivePrompts {
-    #[schema(value_type = Object)]
-    pub active: serde_json::Map<String, serde_json::Value>,
+    pub active: std::collections::BTreeMap<String, catalyst_shared::prompts::Active>,
 }
 
 /// Which prompt version each agent uses now.
 #[utoipa::path(get, path = "/v1/prompts", tag = "optimize", responses((status = 200, body = ActivePrompts)))]
 async fn active_prompts(State(state): State<AppState>, principal: Principal) -> Result<Json<ActivePrompts>> {
     principal.require_scope("prompts:read")?;
-    let mut active = serde_json::Map::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = state.store.query_prefix(PROMPTS, "active/", after.as_deref(), 100).await?;
-        for d in &page.documents {
-            active.insert(d.key["active/".len()..].to_string(), d.value.clone());
-        }
-        match page.next {
-            Some(n) => after = Some(n),
-            None => break,
-        }
-    }
-    Ok(Json(ActivePrompts { active }))
+    Ok(Json(ActivePrompts { active: catalyst_shared::prompts::list_active(&state.store).await? }))
 }
 
 /// A run record: when, for which window, and what the turn log held.

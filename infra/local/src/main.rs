@@ -46,6 +46,22 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// The prompt registry in the store `CATALYST_STORE_URL` names (local or cloud).
+    Prompts {
+        #[command(subcommand)]
+        command: PromptsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PromptsCommand {
+    /// Each agent's active prompt version and the versions before it.
+    List,
+    /// Make an agent's previous prompt version active again (undo a promotion).
+    Rollback {
+        /// The agent: context, orchestrator, evaluator, synthesis, story or reframe.
+        agent: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -173,6 +189,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 PackageTarget::Gcp { bake_models, functions } => {
                     catalyst_local::package::package_gcp(&root, &pick(functions)?, bake_models)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Prompts { command } => {
+            let config = Config::from_env().map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;
+            let store =
+                catalyst_shared::store::open(&config.store_url).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            match command {
+                PromptsCommand::List => {
+                    let active = catalyst_shared::prompts::list_active(&store)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+                    if active.is_empty() {
+                        println!(
+                            "no prompts in {} yet (the agent seeds version 1 at its first start)",
+                            store.location()
+                        );
+                    }
+                    for (agent, a) in active {
+                        println!("{agent:<14} v{}  (before: {:?})", a.version, a.history);
+                    }
+                }
+                PromptsCommand::Rollback { agent } => {
+                    let (from, to) = catalyst_shared::prompts::rollback(&store, &agent)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+                    println!("{agent}: v{from} -> v{to} (new cold starts use v{to}; running interviews keep theirs)");
                 }
             }
             Ok(ExitCode::SUCCESS)
