@@ -15,8 +15,11 @@ pub struct Moto {
 impl Moto {
     pub fn start() -> Moto {
         let port = free_port();
-        let mut cmd = Command::new(tool("venv/bin/moto_server"));
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        // moto's own server, with DynamoDB requests made atomic as the real service's are
+        // (see the script).
+        let launcher = concat!(env!("CARGO_MANIFEST_DIR"), "/src/testkit/moto_server.py");
+        let mut cmd = Command::new(tool("venv/bin/python"));
+        cmd.args([launcher, "-H", "127.0.0.1", "-p", &port.to_string()]);
         Moto { server: ServerProcess::start(cmd, port, None) }
     }
 
