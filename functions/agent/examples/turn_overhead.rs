@@ -19,10 +19,24 @@ use catalyst_shared::store::local::SqliteDocumentStore;
 use serde_json::json;
 use std::sync::Arc;
 
-const ANSWER: &str = "At Paystream our payment API had a p99 latency of 900 ms and merchants were timing out. \
-I was responsible for bringing it under 200 ms before the holiday peak. I profiled the slowest endpoints, I rewrote \
-the ledger queries to use covering indexes in PostgreSQL, and I added a read replica for reporting traffic. \
-As a result p99 latency fell from 900 ms to 120 ms and timeouts dropped by 95 percent.";
+/// A complete STAR answer, different in every sentence for each interview and round:
+/// candidates do not repeat each other, and the evaluator caches embeddings of texts it
+/// has seen, so identical answers would measure the cache rather than a turn.
+fn answer(interview: usize, round: usize) -> String {
+    format!(
+        "At company number {interview} our payment API had a p99 latency of {} ms in quarter {round} and merchants \
+         were timing out. I was responsible for bringing it under {} ms before peak season {round}. I profiled the \
+         {} slowest endpoints, I rewrote the ledger queries to use covering indexes in PostgreSQL, and I added read \
+         replica number {interview} for reporting traffic. As a result p99 latency fell from {} ms to {} ms and \
+         timeouts dropped by {} percent.",
+        900 + interview,
+        200 + round,
+        3 + interview % 5,
+        900 + interview,
+        120 + round,
+        50 + interview % 40
+    )
+}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -88,7 +102,7 @@ async fn run(interviews: usize, rounds: usize, rate: f64) {
     };
     for round in 0..rounds {
         let mut tasks = Vec::with_capacity(interviews);
-        for (uid, id) in &ids {
+        for (n, (uid, id)) in ids.iter().enumerate() {
             if rate > 0.0 {
                 arrivals += -(1.0 - uniform()).ln() / rate;
                 let at = wall + std::time::Duration::from_secs_f64(arrivals);
@@ -96,7 +110,7 @@ async fn run(interviews: usize, rounds: usize, rate: f64) {
             }
             let (engine, uid, id) = (engine.clone(), uid.clone(), id.clone());
             tasks.push(tokio::spawn(async move {
-                let input = TurnInput { answer: Some(ANSWER.to_string()), ..Default::default() };
+                let input = TurnInput { answer: Some(answer(n, round)), ..Default::default() };
                 engine.turn(&uid, &id, &format!("r{round}"), input, None).await
             }));
         }

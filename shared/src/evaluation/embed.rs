@@ -18,6 +18,9 @@ pub const MAX_TOKENS: usize = 256;
 /// to the longest sentence in a batch stays cheap once batches are sorted by length.
 const BATCH: usize = 32;
 
+/// Texts whose embeddings are kept (about 1.6 MB of vectors at 384 dimensions).
+const EMBEDDING_CACHE: usize = 1024;
+
 /// Where the embedding model and the runtime are.
 #[derive(Debug, Clone)]
 pub struct EmbedderConfig {
@@ -34,6 +37,11 @@ pub struct EmbedderConfig {
 /// function wants anyway.
 pub struct Embedder {
     session: Mutex<ort::session::Session>,
+    /// Embeddings of recent texts: a follow-up answer is evaluated together with the
+    /// earlier answers on the question, whose sentences (and the question, the job's
+    /// sentences) were embedded a turn ago. A text's vector does not depend on its batch
+    /// beyond float rounding (tested), so a cached one is what a new run would give.
+    cache: Mutex<std::collections::HashMap<String, Vec<f32>>>,
     tokenizer: Tokenizer,
     /// Whether the graph takes `token_type_ids` (Hugging Face exports do; some do not).
     token_types: bool,
@@ -107,11 +115,32 @@ impl Embedder {
             .find(|n| n == "last_hidden_state" || n == "token_embeddings")
             .or_else(|| session.outputs().first().map(|o| o.name().to_string()))
             .ok_or_else(|| load_error("embedding model", &model, "it has no outputs"))?;
-        Ok(Embedder { session: Mutex::new(session), tokenizer, token_types, output })
+        Ok(Embedder { session: Mutex::new(session), cache: Mutex::default(), tokenizer, token_types, output })
     }
 
-    /// Unit-length embeddings of `texts`, in order.
+    /// Unit-length embeddings of `texts`, in order; recently seen texts come from a cache.
     pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
+        let mut out: Vec<Option<Vec<f32>>> = {
+            let cache = self.cache.lock().map_err(|_| Error::internal("embedding cache poisoned"))?;
+            texts.iter().map(|t| cache.get(t.as_ref()).cloned()).collect()
+        };
+        let missing: Vec<usize> = (0..texts.len()).filter(|&i| out[i].is_none()).collect();
+        if !missing.is_empty() {
+            let fresh = self.embed_uncached(&missing.iter().map(|&i| texts[i].as_ref()).collect::<Vec<_>>())?;
+            let mut cache = self.cache.lock().map_err(|_| Error::internal("embedding cache poisoned"))?;
+            // Bounded simply: start over when full (a turn's texts are re-added at once).
+            if cache.len() + fresh.len() > EMBEDDING_CACHE {
+                cache.clear();
+            }
+            for (&i, v) in missing.iter().zip(fresh) {
+                cache.insert(texts[i].as_ref().to_string(), v.clone());
+                out[i] = Some(v);
+            }
+        }
+        Ok(out.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    fn embed_uncached<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
         let mut encoded = Vec::with_capacity(texts.len());
         for t in texts {
             let enc = self
@@ -256,11 +285,16 @@ mod tests {
         let ev = crate::evaluation::testutil::evaluator();
         let texts =
             ["Short.", "A considerably longer sentence that forces the short one to be padded in its batch.", ""];
-        let batch = ev.embedder().embed(&texts).unwrap();
+        let batch = ev.embedder().embed_uncached(&texts).unwrap();
         for (t, b) in texts.iter().zip(&batch) {
-            let single = ev.embedder().embed(&[t]).unwrap().remove(0);
+            let single = ev.embedder().embed_uncached(&[t]).unwrap().remove(0);
             assert!(cosine(&single, b) > 0.99999, "{t}");
         }
+        // Through the cache: the same vectors, in the caller's order, misses and hits mixed.
+        let first = ev.embedder().embed(&["cache probe one", "cache probe two"]).unwrap();
+        let mixed = ev.embedder().embed(&["cache probe two", "cache probe three", "cache probe one"]).unwrap();
+        assert_eq!((&mixed[0], &mixed[2]), (&first[1], &first[0]));
+        assert!(cosine(&mixed[1], &ev.embedder().embed_uncached(&["cache probe three"]).unwrap()[0]) > 0.99999);
         // Longer than the model's 256 tokens: truncated, not an error.
         let long = "word ".repeat(2000);
         assert_eq!(ev.embedder().embed(&[long]).unwrap()[0].len(), DIM);
