@@ -176,7 +176,7 @@ impl QuestionBank {
         let started = std::time::Instant::now();
         let texts: Vec<String> = questions.iter().map(BankQuestion::embedding_text).collect();
         let ev = evaluator.clone();
-        let vectors = tokio::task::spawn_blocking(move || embed_batched(&ev, &texts))
+        let vectors = tokio::task::spawn_blocking(move || ev.embedder().embed(&texts))
             .await
             .map_err(|e| Error::internal("embedding task failed").with_source(e))??;
         let index = VectorIndex::build(vectors)?;
@@ -198,16 +198,6 @@ impl QuestionBank {
             "question bank embedded");
         Ok(QuestionBank { questions, index, index_key: key })
     }
-}
-
-/// Embed in batches of 32: one padded batch of hundreds would hold every sequence at the
-/// longest one's length.
-pub fn embed_batched(evaluator: &Evaluator, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-    let mut out = Vec::with_capacity(texts.len());
-    for chunk in texts.chunks(32) {
-        out.extend(evaluator.embedder().embed(chunk)?);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -366,7 +366,7 @@ impl Engine {
             stories: Vec::new(),
             claim: None,
             prompts: self.prompts.versions(),
-            job_text: agents_clip(&job.text, 6_000),
+            job_text: crate::agents::clip(&job.text, 6_000),
             report: None,
             created_at: now.clone(),
             updated_at: now,
@@ -866,10 +866,6 @@ impl Engine {
             Err(e) => Err(e),
         }
     }
-}
-
-fn agents_clip(s: &str, max: usize) -> String {
-    crate::agents::clip(s, max)
 }
 
 pub fn created_view(i: &Interview) -> Created {

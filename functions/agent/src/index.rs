@@ -65,11 +65,15 @@ impl VectorIndex {
             normalize(&mut r);
             vectors.extend_from_slice(&r);
         }
-        let mut index = VectorIndex { dims, vectors, ann: None };
-        if index.len() >= ann_threshold && dims > 0 {
-            index.ann = Some(index.build_hnsw());
+        Ok(VectorIndex { dims, vectors, ann: None }.with_graph(ann_threshold))
+    }
+
+    /// Build the HNSW graph when the collection is this large.
+    fn with_graph(mut self, ann_threshold: usize) -> VectorIndex {
+        if self.len() >= ann_threshold && self.dims > 0 {
+            self.ann = Some(self.build_hnsw());
         }
-        Ok(index)
+        self
     }
 
     fn build_hnsw(&self) -> Hnsw<'static, f32, DistDot> {
@@ -168,11 +172,7 @@ impl VectorIndex {
             return Err(bad("non-finite values"));
         }
         // Rows were stored normalised: kept bit for bit, so search results do not shift.
-        let mut index = VectorIndex { dims, vectors, ann: None };
-        if index.len() >= ANN_THRESHOLD && dims > 0 {
-            index.ann = Some(index.build_hnsw());
-        }
-        Ok(index)
+        Ok(VectorIndex { dims, vectors, ann: None }.with_graph(ANN_THRESHOLD))
     }
 }
 

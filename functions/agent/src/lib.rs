@@ -302,7 +302,6 @@ fn sse_events(
     }
     futures::stream::unfold(State::Running(rx, task), |state| async move {
         let State::Running(mut rx, task) = state else { return None };
-        let json = |name: &str, v: &dyn erased::Json| Event::default().event(name).data(v.to_json());
         match rx.recv().await {
             Some(TurnEvent::Evaluated { score, evaluation, decision }) => {
                 let v = serde_json::json!({"score": score, "evaluation": evaluation, "decision": decision});
@@ -324,16 +323,9 @@ fn sse_events(
     })
 }
 
-mod erased {
-    /// Serialize for SSE data without naming each type.
-    pub trait Json {
-        fn to_json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> String {
-            serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
-        }
-    }
+/// A named SSE event with a JSON body (axum serialises it).
+fn json<T: Serialize>(name: &str, v: &T) -> Event {
+    Event::default().event(name).json_data(v).unwrap_or_else(|_| Event::default().event("error").data("{}"))
 }
 
 /// The final report: per-competency scores, strengths and improvements with evidence,
@@ -508,17 +500,7 @@ pub fn function(deps: &Deps) -> Result<Function> {
     let evaluator = catalyst_shared::evaluation::load_at_start(&deps.config)?;
     let llm_config = catalyst_shared::llm::LlmConfig::from_env(deps.config.models_dir.clone())
         .map_err(|e| Error::bad_request(e.to_string()).with_code("invalid_config"))?;
-    let llm = std::thread::scope(|s| {
-        s.spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::internal("start-up runtime").with_source(e))?;
-            rt.block_on(catalyst_shared::llm::from_config(&llm_config))
-        })
-        .join()
-        .map_err(|_| Error::internal("LLM start-up panicked"))?
-    })?;
+    let llm = catalyst_shared::runtime::block_on_startup(catalyst_shared::llm::from_config(&llm_config))??;
     let agent = Arc::new(Agent::new(deps.store()?, deps.blob()?, llm, evaluator));
     if let Ok(rt) = tokio::runtime::Handle::try_current() {
         let warm = agent.clone();

@@ -611,7 +611,7 @@ async fn the_question_bank_index_is_built_once_and_then_loaded_from_storage() {
     .unwrap();
     assert_eq!(again.index.to_bytes(), engine.bank.index.to_bytes());
     // Retrieval finds questions about the subject asked for.
-    let q = bank::embed_batched(&h.agent.evaluator, &["resolving a disagreement with a teammate".to_string()]).unwrap();
+    let q = h.agent.evaluator.embedder().embed(&["resolving a disagreement with a teammate"]).unwrap();
     let hits = engine.bank.index.search(&q[0], 5, |_| true);
     let top: Vec<&str> = hits.iter().map(|h| engine.bank.questions[h.item].competency.as_str()).collect();
     assert!(top.contains(&"conflict-resolution"), "{top:?}");

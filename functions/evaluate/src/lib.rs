@@ -41,11 +41,7 @@ async fn evaluate(
     JsonBody(req): JsonBody<EvaluationRequest>,
 ) -> Result<Json<Evaluation>> {
     principal.require_scope("evaluate")?;
-    Ok(Json(run(state.evaluator.clone(), req).await?))
-}
-
-async fn run(evaluator: Arc<Evaluator>, req: EvaluationRequest) -> Result<Evaluation> {
-    evaluation::evaluate_blocking(evaluator, req).await
+    Ok(Json(evaluation::evaluate_blocking(state.evaluator.clone(), req).await?))
 }
 
 /// A queue message: one answered interview turn, as text or as a finished transcript.
@@ -150,7 +146,7 @@ impl Triggers for EvaluateTriggers {
             tracing::info!(key = %key, message = %message.id, "evaluation already stored");
             return Ok(());
         }
-        let evaluation = run(self.evaluator.clone(), msg.request()).await.map_err(|e| {
+        let evaluation = evaluation::evaluate_blocking(self.evaluator.clone(), msg.request()).await.map_err(|e| {
             // Bad input can never succeed: mark it so it goes to the dead-letter queue.
             if e.kind() == ErrorKind::BadRequest { e.with_code("invalid_message") } else { e }
         })?;

@@ -78,7 +78,8 @@ impl Triggers for OptimizeTriggers {
             turns_in_window: turns,
             status: if turns == 0 { "skipped: no turns in window".into() } else { "pending".into() },
         };
-        let value = serde_json::to_value(&record).expect("serializes");
+        let value = serde_json::to_value(&record)
+            .map_err(|e| catalyst_shared::Error::internal("run record does not serialize").with_source(e))?;
         match self.store.put(RUNS, &run_key, value, Precondition::Absent, None).await {
             Ok(_) => {
                 tracing::info!(run = %run_key, turns, "optimize run recorded");

@@ -391,30 +391,12 @@ impl Triggers for ParseTriggers {
     }
 }
 
-/// Run a future to completion from synchronous start-up code, whatever runtime (if any)
-/// is current: on a scoped thread with its own small runtime, so it never blocks or
-/// re-enters the caller's runtime.
-fn block_on_startup<F: std::future::Future + Send>(f: F) -> Result<F::Output>
-where
-    F::Output: Send,
-{
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::internal("start-up runtime").with_source(e))?;
-            Ok(rt.block_on(f))
-        })
-        .join()
-        .map_err(|_| Error::internal("start-up thread panicked"))?
-    })
-}
-
 /// Load the skills gazetteer where `SKILLS_GAZETTEER` or `$CATALYST_MODELS_DIR/skills` says.
 pub fn load_gazetteer(deps: &Deps, lookup: impl Fn(&str) -> Option<String> + Send + Sync) -> Result<Gazetteer> {
     let config = deps.config.clone();
-    let dir = block_on_startup(async move { catalyst_shared::models::resolve(&config, &skills::SPEC, lookup).await })??;
+    let dir = catalyst_shared::runtime::block_on_startup(async move {
+        catalyst_shared::models::resolve(&config, &skills::SPEC, lookup).await
+    })??;
     let started = std::time::Instant::now();
     let g = Gazetteer::load(&dir)?;
     tracing::info!(skills = g.len(), elapsed_ms = started.elapsed().as_millis() as u64, "skills gazetteer loaded");

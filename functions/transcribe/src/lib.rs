@@ -371,20 +371,7 @@ pub fn function(deps: &Deps) -> Result<Function> {
     let config = deps.config.clone();
     let limits = Limits::from_lookup(|k| std::env::var(k).ok())?;
     check_device(|k| std::env::var(k).ok())?;
-    // `models::resolve` is async (it may copy from a bucket) while building a function is
-    // not; resolve on a scoped thread with its own small runtime, which works whether or
-    // not the caller is inside a runtime.
-    let dir = std::thread::scope(|s| {
-        s.spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::internal("start-up runtime").with_source(e))?;
-            rt.block_on(resolve_model(&config, |k| std::env::var(k).ok()))
-        })
-        .join()
-        .map_err(|_| Error::internal("model resolution panicked"))?
-    })?;
+    let dir = catalyst_shared::runtime::block_on_startup(resolve_model(&config, |k| std::env::var(k).ok()))??;
     let engine = Arc::new(Engine::load(&dir, limits)?);
     let blob = deps.blob()?;
     let triggers = TranscribeTriggers { engine: engine.clone(), blob: blob.clone(), queue: deps.queue()? };

@@ -58,20 +58,7 @@ pub async fn resolve_config(config: &Config, lookup: impl Fn(&str) -> Option<Str
 /// Find and load the evaluator's models at cold start, from a synchronous function
 /// constructor. A missing model stops start-up with the variable to set.
 pub fn load_at_start(config: &Config) -> Result<Arc<Evaluator>> {
-    // `models::resolve` is async (it may copy from a bucket) while building a function is
-    // not; resolve on a scoped thread with its own small runtime, which works whether or
-    // not the caller is inside a runtime.
-    let resolved = std::thread::scope(|s| {
-        s.spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::internal("start-up runtime").with_source(e))?;
-            rt.block_on(resolve_config(config, |k| std::env::var(k).ok()))
-        })
-        .join()
-        .map_err(|_| Error::internal("model resolution panicked"))?
-    })?;
+    let resolved = crate::runtime::block_on_startup(resolve_config(config, |k| std::env::var(k).ok()))??;
     let started = std::time::Instant::now();
     let evaluator = Arc::new(Evaluator::load(&resolved)?);
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "evaluator loaded");

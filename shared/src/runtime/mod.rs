@@ -140,6 +140,27 @@ pub async fn serve(function: Function, deps: Deps) -> Result<()> {
 /// The whole `main` of a function binary: configuration, telemetry, the function built
 /// from its dependencies, then [`serve`]. Start-up errors print the variable to fix and
 /// exit non-zero.
+/// Run a future to completion from synchronous start-up code (a function's constructor
+/// resolving models, which may copy from a bucket), whatever runtime (if any) is current:
+/// on a scoped thread with its own small runtime, so it never blocks or re-enters the
+/// caller's runtime.
+pub fn block_on_startup<F: std::future::Future + Send>(f: F) -> Result<F::Output>
+where
+    F::Output: Send,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::internal("start-up runtime").with_source(e))?;
+            Ok(rt.block_on(f))
+        })
+        .join()
+        .map_err(|_| Error::internal("start-up thread panicked"))?
+    })
+}
+
 /// Tell Lambda why the function could not start (`POST /runtime/init/error`), so the
 /// invocation fails with that reason instead of timing out on a process that exited.
 async fn report_init_error(api: &str, e: &crate::Error) {

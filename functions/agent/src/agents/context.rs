@@ -4,7 +4,7 @@
 //! questions adapted to this candidate and job by the model.
 
 use super::{bullets, clip, facts, json_call};
-use crate::bank::{BEHAVIORAL_COMPETENCIES, Kind, QuestionBank};
+use crate::bank::{Kind, QuestionBank};
 use crate::index::VectorIndex;
 use crate::model::{Call, Mode, PlannedQuestion, Profile};
 use crate::prompts::PromptVersion;
@@ -303,14 +303,12 @@ pub fn plan(
     mode: Mode,
     n: usize,
 ) -> Result<Vec<PlannedQuestion>> {
-    let embedder = evaluator.embedder();
     let job_chunks = chunks(job);
     let mut texts = vec![job.query_text()];
     texts.extend(job_chunks.iter().cloned());
-    let vectors = crate::bank::embed_batched(evaluator, &texts)?;
+    let vectors = evaluator.embedder().embed(&texts)?;
     let query = &vectors[0];
     let chunk_index = VectorIndex::build(vectors[1..].to_vec())?;
-    let _ = embedder;
 
     let fits = |i: usize, kind: Kind| {
         let q = &bank.questions[i];
@@ -443,11 +441,6 @@ pub async fn adapt(
         }
     }
     Ok(call)
-}
-
-/// Competencies worth covering for a behavioral plan, for the report's order.
-pub fn is_behavioral(competency: &str) -> bool {
-    BEHAVIORAL_COMPETENCIES.contains(&competency)
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use serde_json::json;
 
 /// Follow-ups per planned question: enough to coach, few enough to keep the interview moving.
 pub const MAX_FOLLOW_UPS: u32 = 2;
-/// A STAR component counts as present from this score (the evaluate library's threshold).
-const PRESENT: f64 = 0.5;
+/// A STAR component counts as present from this score: the evaluate library's threshold.
+const PRESENT: f64 = catalyst_shared::evaluation::star::PRESENT as f64;
 /// Below this many words an answer cannot be judged.
 const MIN_WORDS: u32 = 25;
 /// Relevance (0-100) below which the answer is off the question.
