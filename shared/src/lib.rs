@@ -18,6 +18,8 @@ mod gcp;
 #[cfg(feature = "llm")]
 pub mod llm;
 pub mod models;
+#[cfg(feature = "llm")]
+pub mod optimize;
 #[cfg(feature = "otel")]
 #[path = "telemetry_otel.rs"]
 pub mod otel;

@@ -86,14 +86,14 @@ locals {
       memory_mb   = 1024
       timeout_s   = 60
       authorizer  = false
-      routes      = ["POST /v1/interviews", "GET /v1/interviews", "GET /v1/interviews/{id}", "POST /v1/interviews/{id}/turns", "POST /v1/interviews/{id}/report"]
+      routes      = ["POST /v1/interviews", "GET /v1/interviews", "GET /v1/interviews/{id}", "POST /v1/interviews/{id}/turns", "POST /v1/interviews/{id}/report", "POST /v1/interviews/{id}/turns/{n}/rating"]
       storage     = []
-      queues      = ["agent", "transcripts"]
+      queues      = ["agent", "transcripts", "replays"]
       schedules   = []
       reads       = ["models/", "parsed/resumes/", "transcripts/", "scrape/results/", "indexes/"]
       writes      = ["indexes/question-bank/"]
       publishes   = []
-      collections = ["api_keys", "interviews", "turns", "evaluations", "prompts"]
+      collections = ["api_keys", "interviews", "turns", "evaluations", "prompts", "optimize_runs"]
       secrets     = ["llm"]
     }
     optimize = {
@@ -106,7 +106,7 @@ locals {
       schedules   = [{ name = "optimize-nightly", cron = "0 3 * * *", aws_cron = "cron(0 3 * * ? *)", payload = { window_hours = 24 } }]
       reads       = ["models/"]
       writes      = []
-      publishes   = ["optimize"]
+      publishes   = ["optimize", "replays"]
       collections = ["api_keys", "turns", "prompts", "optimize_runs"]
       secrets     = ["llm"]
     }

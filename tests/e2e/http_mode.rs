@@ -102,13 +102,13 @@ async fn google_event_deliveries_reach_the_triggers() {
     let runs = store.query_prefix("optimize_runs", "catalyst-optimize-nightly@", None, 10).await.unwrap();
     assert_eq!(runs.documents.len(), 1);
 
-    // A delivery the function does not handle is refused with a clear, non-2xx answer
-    // (so Pub/Sub redelivers it into its dead-letter topic rather than dropping it).
+    // A Pub/Sub push that is not an optimize step is refused with a clear, non-2xx
+    // answer (so Pub/Sub redelivers it into its dead-letter topic rather than dropping it).
     let push = event("gcp/pubsub-push.json");
     let r = client.post(p.url("/")).json(&push).send().await.unwrap();
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "unsupported_trigger");
+    assert_eq!(body["error"]["code"], "invalid_message", "{body}");
 
     // Garbage is a clear 400, not a crash.
     let r = client.post(p.url("/_/events")).body("not an event").send().await.unwrap();

@@ -91,8 +91,8 @@ async fn schedules_sqs_batches_and_unhandled_payloads() {
     let store = catalyst_shared::store::local::SqliteDocumentStore::open(dir.path().join("store.db")).unwrap();
     assert_eq!(store.query_prefix("optimize_runs", "", None, 10).await.unwrap().documents.len(), 1);
 
-    // SQS batch to a function that does not consume queues: every message is reported as
-    // a batch item failure, so SQS returns exactly those to the queue (and its DLQ).
+    // SQS batch of messages that are not optimize steps: every message is reported as a
+    // batch item failure, so SQS returns exactly those to the queue (and its DLQ).
     let batch = event("aws/sqs-batch.json");
     let ids: Vec<String> =
         batch["Records"].as_array().unwrap().iter().map(|r| r["messageId"].as_str().unwrap().to_string()).collect();

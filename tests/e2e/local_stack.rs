@@ -172,7 +172,7 @@ async fn prompts_roll_back_with_one_command() {
     );
     let defaults = [("synthesis", "Be warm and specific.")];
     prompts::Prompts::load(&store, &defaults).await.unwrap();
-    prompts::promote(&store, "synthesis", "Be brief.", "optimize run r1", serde_json::Value::Null).await.unwrap();
+    prompts::promote(&store, "synthesis", "Be brief.", "optimize run r1", serde_json::Value::Null, None).await.unwrap();
 
     let mut p = Proc::start(&bin("catalyst"), &["prompts", "list"], &env, dir.path());
     assert!(p.wait_exit(Duration::from_secs(30)).await.success(), "{}", p.output());
@@ -185,4 +185,35 @@ async fn prompts_roll_back_with_one_command() {
     let mut p = Proc::start(&bin("catalyst"), &["prompts", "rollback", "synthesis"], &env, dir.path());
     assert!(!p.wait_exit(Duration::from_secs(30)).await.success());
     assert!(p.output().contains("no earlier version"), "{}", p.output());
+}
+
+/// `catalyst optimize` by hand: the run starts, the stack's own workers replay the logged
+/// turns through the agent function and step the run, and the known-better prompt of the
+/// synthetic task (`optimize_fixture`) is promoted (outright, with `--canary-share 1`).
+#[tokio::test]
+async fn optimize_by_hand_promotes_the_better_prompt() {
+    use catalyst_shared::prompts;
+    let dir = tempfile::tempdir().unwrap();
+    let server = catalyst_shared::testkit::openai::ScriptedOpenAi::start(catalyst_e2e::optimize_fixture::model).await;
+    let mut env: HashMap<String, String> = local_env(dir.path());
+    env.insert("LLM_URL".into(), server.url.clone());
+    env.insert("LLM_PROVIDER".into(), "openai".into());
+    env.insert("LLM_MODEL".into(), "scripted-model".into());
+    let store: catalyst_shared::store::SharedDocumentStore = std::sync::Arc::new(
+        catalyst_shared::store::local::SqliteDocumentStore::open(dir.path().join("store.db")).unwrap(),
+    );
+    prompts::Prompts::load(&store, &catalyst_agent::prompts::defaults()).await.unwrap();
+    catalyst_e2e::optimize_fixture::log_turns(&store, 2, "i1").await;
+
+    let args = ["optimize", "--agents", "synthesis", "--canary-share", "1", "--wait-s", "120"];
+    let mut p = Proc::start(&bin("catalyst"), &args, &env, dir.path());
+    assert!(p.wait_exit(Duration::from_secs(180)).await.success(), "{}", p.output());
+    let out = p.output();
+    assert!(out.contains("synthesis     promoted v2 (12 inputs, active v1)"), "{out}");
+    assert!(out.contains("better on 12 of 12 inputs"), "{out}");
+    let active = prompts::list_active(&store).await.unwrap();
+    assert_eq!((active["synthesis"].version, active["synthesis"].history.clone()), (2, vec![1]));
+    let mut p = Proc::start(&bin("catalyst"), &["prompts", "rollback", "synthesis"], &env, dir.path());
+    assert!(p.wait_exit(Duration::from_secs(30)).await.success(), "{}", p.output());
+    assert!(p.output().contains("synthesis: v2 -> v1"), "{}", p.output());
 }

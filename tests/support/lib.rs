@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod lambda_api;
+pub mod optimize_fixture;
 
 /// The workspace root.
 pub fn repo_root() -> PathBuf {

@@ -19,7 +19,7 @@ use crate::agents::synthesis::{self, SynthesisInput, SynthesisOutput};
 use crate::agents::{call_record, evaluator as eval_agent};
 use crate::bank::{Kind, QuestionBank};
 use crate::model::*;
-use crate::prompts::{self, Prompts};
+use crate::prompts;
 use catalyst_shared::blob::SharedBlobStore;
 use catalyst_shared::evaluation::{self, Evaluator, Segment, Timing};
 use catalyst_shared::llm::LanguageModel;
@@ -49,7 +49,9 @@ pub struct Engine {
     pub llm: Arc<dyn LanguageModel>,
     pub evaluator: Arc<Evaluator>,
     pub bank: Arc<QuestionBank>,
-    pub prompts: Prompts,
+    /// The prompt registry, re-read every minute so promotions, canaries and rollbacks
+    /// reach a running instance; an interview keeps the versions it started on.
+    pub prompts: Arc<catalyst_shared::prompts::Registry>,
     /// Evaluations run one at a time per instance: inference is serialised by the
     /// session anyway, and letting every waiting turn tokenise and score in parallel
     /// only takes the CPU from the rest of the turns (store, HTTP), which then stall.
@@ -189,6 +191,20 @@ pub fn valid_idempotency_key(key: &str) -> Result<()> {
     } else {
         Err(bad("invalid_idempotency_key", "Idempotency-Key must be 1-128 visible ASCII characters"))
     }
+}
+
+/// Turn-log keys start with the turn's time, so `optimize` reads a window as a key range.
+pub fn turn_log_key(created_at: &str, uid: &str, id: &str, n: u32) -> String {
+    format!("{created_at}/{uid}/{id}/{n:05}")
+}
+
+/// A candidate's rating of one turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rating {
+    /// 1 (unhelpful) to 5 (very helpful).
+    pub rating: u8,
+    pub comment: Option<String>,
 }
 
 pub fn doc_key(uid: &str, id: &str) -> String {
@@ -349,7 +365,9 @@ impl Engine {
         .await
         .map_err(|e| Error::internal("planning task failed").with_source(e))??;
 
-        let prompt = self.prompts.get(prompts::CONTEXT);
+        let versions = self.prompts.current().await.versions_for(&id);
+        let chosen = self.prompts.current().await.for_versions(&self.store, &versions).await?;
+        let prompt = chosen.get(prompts::CONTEXT);
         let call = context::adapt(self.llm.as_ref(), prompt, &mut profile, &mut plan, persona.as_deref()).await?;
         let now = now();
         let first = plan[0].text.clone();
@@ -365,7 +383,7 @@ impl Engine {
             turns: Vec::new(),
             stories: Vec::new(),
             claim: None,
-            prompts: self.prompts.versions(),
+            prompts: versions,
             job_text: crate::agents::clip(&job.text, 6_000),
             report: None,
             created_at: now.clone(),
@@ -538,7 +556,7 @@ impl Engine {
         };
         let transcript_ref = input.transcript_ref.clone();
         match self.run_turn(interview.clone(), idempotency_key, answer, timing, transcript_ref, events).await {
-            Ok((done, spent)) => {
+            Ok((done, spent, trace)) => {
                 store_ms += t.elapsed().as_secs_f64() * 1e3 - spent.total_ms;
                 let t = std::time::Instant::now();
                 match self.save(&done, claimed).await {
@@ -561,7 +579,7 @@ impl Engine {
                     store_ms,
                     overhead_ms: (total - spent.llm_ms - spent.evaluation_ms).max(0.0),
                 };
-                self.log_turn(&done, turn, &timings).await;
+                self.log_turn(&done, turn, &timings, &trace).await;
                 Ok(TurnResult { timings: Some(timings), ..turn_result(&done, turn, false) })
             }
             Err(e) => {
@@ -584,12 +602,12 @@ impl Engine {
         timing: Option<Timing>,
         transcript_ref: Option<String>,
         events: Option<EventSink>,
-    ) -> Result<(Interview, Timings)> {
+    ) -> Result<(Interview, Timings, Trace)> {
         let mut spent = Timings::default();
         let clock = std::time::Instant::now;
         let run_started = clock();
         let ms = |since: std::time::Instant| since.elapsed().as_secs_f64() * 1e3;
-        let prompts = self.prompts.for_versions(&self.store, &interview.prompts).await?;
+        let prompts = self.prompts.current().await.for_versions(&self.store, &interview.prompts).await?;
         let pending = interview
             .pending
             .clone()
@@ -627,6 +645,12 @@ impl Engine {
         let mut turns_for_story: Vec<u32> = earlier.iter().map(|t| t.n).collect();
         turns_for_story.push(n);
         let requirements: Vec<String> = interview.profile.required_skills.clone();
+        let evidence: Vec<EvidenceLine> = evaluation
+            .star
+            .evidence
+            .iter()
+            .map(|e| EvidenceLine { component: e.component.name().to_string(), sentence: e.sentence.clone() })
+            .collect();
         let t = clock();
         let (judged, story) = tokio::join!(
             eval_agent::judge(
@@ -649,14 +673,32 @@ impl Engine {
                     competency: &planned.competency,
                     plan_index: pending.plan_index,
                     answer: &combined,
-                    evaluation: &evaluation,
-                    turns: turns_for_story,
+                    evidence: &evidence,
+                    turns: turns_for_story.clone(),
                 }
             )
         );
+        let mut trace = Trace::default();
+        trace.inputs.evaluator = Some(JudgeLog {
+            question: pending.text.clone(),
+            answer: combined.clone(),
+            competency: planned.competency.clone(),
+            requirements: requirements.clone(),
+            grounding: planned.grounding.clone(),
+        });
+        trace.inputs.story = Some(StoryLog {
+            question: planned.text.clone(),
+            competency: planned.competency.clone(),
+            plan_index: pending.plan_index,
+            answer: combined.clone(),
+            evidence: evidence.clone(),
+            turns: turns_for_story,
+        });
         spent.llm_ms += ms(t);
         let (judgement, judge_call) = judged?;
         let (story, story_call) = story?;
+        trace.outputs.evaluator = Some(judgement.clone());
+        trace.outputs.story = Some(story.clone());
         calls.push(judge_call);
         calls.push(story_call);
         let score = eval_agent::blend(evaluation.overall, judgement.score);
@@ -684,6 +726,9 @@ impl Engine {
                 .await?;
                 spent.llm_ms += ms(t);
                 calls.push(call);
+                trace.inputs.orchestrator =
+                    Some(FollowUpLog { question: pending.text.clone(), answer: combined.clone(), probe });
+                trace.outputs.orchestrator = Some(q.clone());
                 Some(Pending { text: q, plan_index: pending.plan_index, follow_up: Some(probe) })
             }
             // `remaining > 0` made it Next, so the plan has this question.
@@ -715,6 +760,14 @@ impl Engine {
         };
         spent.llm_ms += ms(t);
         calls.push(call);
+        trace.inputs.synthesis = Some(SynthesisLog {
+            persona: interview.persona.clone(),
+            candidate_name: interview.profile.name.clone(),
+            question: pending.text.clone(),
+            answer: answer.clone(),
+            action: decision.action,
+        });
+        trace.outputs.synthesis = Some(out.acknowledgement.clone());
 
         let turn = Turn {
             n,
@@ -725,12 +778,7 @@ impl Engine {
             answer,
             transcript_ref,
             duration_s: timing.and_then(|t| t.duration_s),
-            evidence: evaluation
-                .star
-                .evidence
-                .iter()
-                .map(|e| EvidenceLine { component: e.component.name().to_string(), sentence: e.sentence.clone() })
-                .collect(),
+            evidence,
             full_evaluation: Some(
                 serde_json::to_value(&evaluation)
                     .map_err(|e| Error::internal("evaluation does not serialize").with_source(e))?,
@@ -754,7 +802,7 @@ impl Engine {
         interview.claim = None;
         interview.updated_at = now();
         spent.total_ms = ms(run_started);
-        Ok((interview, spent))
+        Ok((interview, spent, trace))
     }
 
     async fn stream_synthesis(
@@ -799,7 +847,7 @@ impl Engine {
     /// The turn log for the optimize function: inputs, outputs, prompt versions, model,
     /// tokens, latency and scores. Written after the turn; a failure here is logged, not
     /// returned (the interview itself is safe), and a retry writes the same key.
-    async fn log_turn(&self, interview: &Interview, turn: &Turn, timings: &Timings) {
+    async fn log_turn(&self, interview: &Interview, turn: &Turn, timings: &Timings, trace: &Trace) {
         let record = serde_json::json!({
             "uid": interview.uid,
             "interview_id": interview.id,
@@ -816,17 +864,52 @@ impl Engine {
             "decision": turn.decision,
             "reply": turn.reply,
             "coaching": turn.coaching,
+            "inputs": trace.inputs,
+            "outputs": trace.outputs,
             "prompts": interview.prompts,
             "calls": turn.calls,
             "timings": timings,
             "created_at": turn.created_at,
         });
-        let key = format!("{}/{}/{:05}", interview.uid, interview.id, turn.n);
+        let key = turn_log_key(&turn.created_at, &interview.uid, &interview.id, turn.n);
         match self.store.put(TURNS, &key, record, Precondition::Absent, None).await {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::Conflict => {}
             Err(e) => tracing::warn!(key = %key, error = %e, "turn log not written"),
         }
+    }
+
+    /// The candidate's rating (1-5) of a turn, kept in the turn log where `optimize`
+    /// reads it beside the evaluator's scores. Rating again replaces it.
+    pub async fn rate(&self, uid: &str, id: &str, n: u32, rating: Rating) -> Result<Rating> {
+        if !(1..=5).contains(&rating.rating) {
+            return Err(Error::bad_request("`rating` is 1 to 5").with_code("invalid_rating"));
+        }
+        if rating.comment.as_ref().is_some_and(|c| c.chars().count() > 500) {
+            return Err(Error::bad_request("`comment` is at most 500 characters").with_code("invalid_rating"));
+        }
+        let (interview, _) = self.load(uid, id).await?;
+        let turn =
+            interview.turns.iter().find(|t| t.n == n).ok_or_else(|| {
+                Error::not_found(format!("interview `{id}` has no turn {n}")).with_code("turn_not_found")
+            })?;
+        let key = turn_log_key(&turn.created_at, uid, id, n);
+        // Read-modify-write on the log entry; a concurrent writer makes us read again.
+        for _ in 0..3 {
+            let Some(doc) = self.store.get(TURNS, &key).await? else {
+                return Err(Error::unavailable("the turn's log entry is not written yet; try again")
+                    .with_code("turn_log_missing"));
+            };
+            let mut value = doc.value;
+            value["rating"] = serde_json::json!(rating.rating);
+            value["rating_comment"] = serde_json::json!(rating.comment);
+            match self.store.put(TURNS, &key, value, Precondition::Version(doc.version), None).await {
+                Ok(_) => return Ok(rating),
+                Err(e) if e.kind() == ErrorKind::Conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::conflict("the turn log entry keeps changing; try again").with_code("turn_conflict"))
     }
 
     /// The final report; written once (a second request returns it). Ends the interview.
@@ -843,7 +926,7 @@ impl Engine {
         if interview.claim.as_ref().is_some_and(|c| !expired(c)) {
             return Err(Error::conflict("a turn is still being processed").with_code("turn_in_progress"));
         }
-        let prompts = self.prompts.for_versions(&self.store, &interview.prompts).await?;
+        let prompts = self.prompts.current().await.for_versions(&self.store, &interview.prompts).await?;
         let mut report = aggregate(&interview);
         let achievements = achievements(&interview);
         let (reframed, call) =

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod index;
 pub mod model;
 pub mod prompts;
+pub mod replay;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testing;
 
@@ -62,7 +63,14 @@ impl Agent {
         self.engine
             .get_or_try_init(|| async {
                 let started = std::time::Instant::now();
-                let prompts = prompts::Prompts::load(&self.store, &prompts::defaults()).await?;
+                let prompts = Arc::new(
+                    catalyst_shared::prompts::Registry::load(
+                        self.store.clone(),
+                        &prompts::defaults(),
+                        prompts::refresh_interval(),
+                    )
+                    .await?,
+                );
                 let fingerprint = model_fingerprint(&self.evaluator)?;
                 let bank =
                     bank::QuestionBank::load_or_build(bank::BANK_TOML, &self.blob, &self.evaluator, &fingerprint)
@@ -341,6 +349,24 @@ async fn report(State(state): State<AppState>, principal: Principal, Path(id): P
     Ok(Json(engine.report(&principal.uid, &id).await?))
 }
 
+/// Rate how helpful a turn was (1-5, an optional comment): the prompt optimizer weighs
+/// these beside the evaluator's scores.
+#[utoipa::path(post, path = "/v1/interviews/{id}/turns/{n}/rating", tag = "agent", request_body = engine::Rating,
+    params(("id" = String, Path, description = "Interview id"), ("n" = u32, Path, description = "Turn number, from 1")),
+    responses((status = 200, body = engine::Rating), (status = 400, body = catalyst_shared::error::ErrorBody),
+        (status = 404, body = catalyst_shared::error::ErrorBody)))]
+async fn rate_turn(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((id, n)): Path<(String, u32)>,
+    JsonBody(rating): JsonBody<engine::Rating>,
+) -> Result<Json<engine::Rating>> {
+    principal.require_scope("interviews")?;
+    valid_id(&id)?;
+    let engine = state.agent.engine().await?;
+    Ok(Json(engine.rate(&principal.uid, &id, n, rating).await?))
+}
+
 /// One of the caller's interviews: transcript so far, scores, plan progress.
 #[utoipa::path(get, path = "/v1/interviews/{id}", tag = "agent",
     params(("id" = String, Path, description = "Interview id")),
@@ -400,6 +426,7 @@ pub fn routes(state: AppState) -> OpenApiRouter {
         .routes(routes!(get_interview))
         .routes(routes!(take_turn))
         .routes(routes!(report))
+        .routes(routes!(rate_turn))
         .with_state(state)
 }
 
@@ -447,6 +474,11 @@ fn queued_turn_error(e: Error) -> Error {
 impl Triggers for AgentTriggers {
     async fn queue_message(&self, message: QueueMessage) -> Result<()> {
         let body: serde_json::Value = message.json()?;
+        if message.queue == catalyst_shared::optimize::REPLAYS {
+            let req: catalyst_shared::optimize::ReplayRequest = serde_json::from_value(body)
+                .map_err(|e| Error::bad_request(format!("not a replay request: {e}")).with_code("invalid_message"))?;
+            return replay::handle(self.agent.llm.as_ref(), &self.agent.store, &req).await;
+        }
         let engine = self.agent.engine().await?;
         // `transcripts` carries transcribe's announcements; `agent` carries turns.
         if body.get("transcript_key").is_some() {

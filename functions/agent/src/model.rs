@@ -357,3 +357,73 @@ impl Interview {
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
+
+/// What each agent of a turn was given, logged with the turn so `optimize` can replay
+/// the same input through the same code with another prompt (`replay.rs`). The
+/// Evaluator's measured facts are the logged `summary`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentInputs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluator: Option<JudgeLog>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub story: Option<StoryLog>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orchestrator: Option<FollowUpLog>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthesis: Option<SynthesisLog>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeLog {
+    pub question: String,
+    pub answer: String,
+    pub competency: String,
+    pub requirements: Vec<String>,
+    pub grounding: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoryLog {
+    pub question: String,
+    pub competency: String,
+    pub plan_index: usize,
+    pub answer: String,
+    pub evidence: Vec<EvidenceLine>,
+    pub turns: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowUpLog {
+    pub question: String,
+    pub answer: String,
+    pub probe: Probe,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SynthesisLog {
+    pub persona: Option<String>,
+    pub candidate_name: Option<String>,
+    pub question: String,
+    pub answer: String,
+    pub action: Action,
+}
+
+/// Each agent's output for a turn, beside its input in the turn log.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentOutputs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluator: Option<Judgement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub story: Option<Story>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orchestrator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthesis: Option<String>,
+}
+
+/// A turn's inputs and outputs per agent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trace {
+    pub inputs: AgentInputs,
+    pub outputs: AgentOutputs,
+}

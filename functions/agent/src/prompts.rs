@@ -58,6 +58,12 @@ brackets such as [X%] or [N users] for the candidate to fill in. Never invent nu
     })
 }
 
+/// How often an instance re-reads the registry: `PROMPTS_REFRESH_SECONDS`, default 60.
+pub fn refresh_interval() -> std::time::Duration {
+    let secs = std::env::var("PROMPTS_REFRESH_SECONDS").ok().and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(60);
+    std::time::Duration::from_secs(secs)
+}
+
 /// `(agent, default system prompt)` for every agent, as the registry seeds them.
 pub fn defaults() -> Vec<(&'static str, &'static str)> {
     AGENTS.iter().map(|a| (*a, default_system(a).unwrap_or_default())).collect()

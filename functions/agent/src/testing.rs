@@ -25,6 +25,9 @@ pub fn section(user: &str, label: &str) -> String {
 
 /// A plausible, grounded reply for each agent.
 pub fn reply(r: &Recorded) -> Reply {
+    if r.system().starts_with("[catalyst judge]") {
+        return Reply::Text(json!({"score": 7, "reason": "Meets most of the rubric."}).to_string());
+    }
     let user = r.user();
     let v = match agent_of(r).as_str() {
         "context" => {
@@ -115,4 +118,17 @@ pub async fn scripted_llm(
     .expect("scripted LLM config");
     let llm = catalyst_shared::llm::from_config(&config).await.expect("scripted LLM client");
     (server, llm)
+}
+
+/// The turn-log entry of turn `n` of interview `id` (its key starts with the turn's time).
+pub async fn logged(store: &catalyst_shared::store::SharedDocumentStore, uid: &str, id: &str, n: u32) -> Option<Value> {
+    let suffix = format!("/{uid}/{id}/{n:05}");
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.query_prefix(crate::engine::TURNS, "", after.as_deref(), 500).await.ok()?;
+        if let Some(d) = page.documents.iter().find(|d| d.key.ends_with(&suffix)) {
+            return Some(d.value.clone());
+        }
+        after = Some(page.next?);
+    }
 }

@@ -3,7 +3,7 @@
 //! on 127.0.0.1 with scripted replies (checking what each agent sends).
 
 use super::*;
-use crate::testing::{agent_of, reply, scripted_llm};
+use crate::testing::{agent_of, logged, reply, scripted_llm};
 use axum::body::Body;
 use catalyst_shared::auth::PrincipalKind;
 use catalyst_shared::blob::PutOptions;
@@ -258,7 +258,7 @@ async fn a_whole_interview_with_follow_ups_report_and_what_the_agents_send() {
     assert_eq!(h.server.hits(), hits);
 
     // Every turn is logged for optimize, with prompt versions, model and tokens.
-    let log = h.store.get(engine::TURNS, &format!("alice/{id}/00002")).await.unwrap().unwrap().value;
+    let log = logged(&h.store, "alice", &id, 2).await.unwrap();
     assert_eq!(log["prompts"]["synthesis"], 1);
     assert_eq!(log["decision"]["action"], "next");
     assert!(log["evaluation"]["star"]["evidence"].is_array(), "the full evaluation is logged");
@@ -293,7 +293,7 @@ async fn llm_failure_mid_turn_writes_nothing_and_the_turn_can_be_retried() {
     let i: Interview = after.parse().unwrap();
     assert!(i.turns.is_empty() && i.claim.is_none() && i.stories.is_empty(), "nothing half-written");
     assert_eq!(after.value["pending"], before.value["pending"]);
-    assert!(h.store.get(engine::TURNS, &format!("alice/{id}/00001")).await.unwrap().is_none());
+    assert!(logged(&h.store, "alice", &id, 1).await.is_none());
 
     fail_synthesis.store(false, Ordering::SeqCst);
     let (status, v) = call(&h.app, "POST", &uri, Some("k1"), Some(json!({"answer": COMPLETE_ANSWER}))).await;
@@ -447,7 +447,7 @@ async fn spoken_answers_come_from_transcripts_and_queue_messages() {
     assert!(stored.turns[0].summary.words_per_minute.is_some_and(|w| (100.0..200.0).contains(&w)));
     assert!(!stored.turns[0].evidence.is_empty());
     // The full evaluation is in the turn log, not in the interview document.
-    let log = h.store.get(engine::TURNS, &format!("alice/{id}/00001")).await.unwrap().unwrap().value;
+    let log = logged(&h.store, "alice", &id, 1).await.unwrap();
     assert_eq!(log["evaluation"]["metrics"]["duration_s"], 30.0);
 
     // Someone else's transcript, a missing interview, a malformed message: dead-lettered at once.
@@ -664,7 +664,105 @@ async fn a_whole_interview_on_the_embedded_local_model() {
             assert!(crate::agents::numbers_in(&said).contains(&n), "invented number {n} in {a}");
         }
     }
-    let log = h.store.get(engine::TURNS, &format!("alice/{id}/00001")).await.unwrap().unwrap().value;
+    let log = logged(&h.store, "alice", &id, 1).await.unwrap();
     assert!(log["calls"].as_array().unwrap().iter().all(|c| c["provider"] == "local"), "{}", log["calls"]);
     assert_eq!(h.server.hits(), 0);
+}
+
+/// A turn's log holds each agent's input and output, and `optimize`'s replay runs every
+/// logged agent again through the same code with a candidate prompt; a candidate rating
+/// lands in the log beside the scores.
+#[tokio::test]
+async fn logged_turns_replay_through_every_agent_and_ratings_are_kept() {
+    use catalyst_shared::optimize::{ReplayRequest, record};
+    let h = harness().await;
+    let created = create(&h, 1).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let question = created["plan"][0]["text"].as_str().unwrap().to_string();
+    let uri = format!("/v1/interviews/{id}/turns");
+    let answer = on_topic(&question, NO_RESULT_ANSWER);
+    let (status, t1) = call(&h.app, "POST", &uri, Some("r1"), Some(json!({"answer": answer}))).await;
+    assert_eq!((status, t1["decision"]["action"].as_str()), (200, Some("follow_up")), "{t1}");
+
+    let log = logged(&h.store, "alice", &id, 1).await.unwrap();
+    for agent in ["evaluator", "story", "orchestrator", "synthesis"] {
+        assert!(log["inputs"][agent].is_object(), "{agent} input logged: {}", log["inputs"]);
+        assert!(!log["outputs"][agent].is_null(), "{agent} output logged");
+    }
+    assert_eq!(log["inputs"]["orchestrator"]["probe"], "result");
+    assert_eq!(log["outputs"]["synthesis"], "Thank you, that was a clear example. I appreciate the detail.");
+
+    // The candidate rates the turn; out-of-range ratings and unknown turns are clear errors.
+    let rate = format!("/v1/interviews/{id}/turns/1/rating");
+    let (status, v) = call(&h.app, "POST", &rate, None, Some(json!({"rating": 4, "comment": "useful"}))).await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = call(&h.app, "POST", &rate, None, Some(json!({"rating": 9}))).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_rating")));
+    let (status, _) =
+        call(&h.app, "POST", &format!("/v1/interviews/{id}/turns/7/rating"), None, Some(json!({"rating": 3}))).await;
+    assert_eq!(status, 404);
+    let log = logged(&h.store, "alice", &id, 1).await.unwrap();
+    assert_eq!((log["rating"].as_u64(), log["rating_comment"].as_str()), (Some(4), Some("useful")));
+
+    // Find the log key, then replay each agent with a candidate prompt.
+    let key = h
+        .store
+        .query_prefix(engine::TURNS, "", None, 100)
+        .await
+        .unwrap()
+        .documents
+        .into_iter()
+        .find(|d| d.key.ends_with(&format!("/alice/{id}/00001")))
+        .unwrap()
+        .key;
+    for (agent, checks) in [
+        ("evaluator", vec!["agreement"]),
+        ("story", vec!["coverage_agreement", "honest_numbers"]),
+        ("orchestrator", vec!["one_question", "specific"]),
+        ("synthesis", vec!["kept", "specific"]),
+    ] {
+        let req = ReplayRequest {
+            run: "r1".into(),
+            agent: agent.into(),
+            variant: "opro".into(),
+            system: format!("A candidate prompt for {agent}. Reply with JSON only."),
+            item: key.clone(),
+            rubric: "Good work.".into(),
+        };
+        let hits = h.server.hits();
+        let result = crate::replay::replay(h.agent.llm.as_ref(), &h.store, &req).await.unwrap();
+        assert_eq!(result.error, None, "{agent}");
+        assert!(result.violations.is_empty(), "{agent}: {:?}", result.violations);
+        assert_eq!(result.judge, Some(0.7), "{agent}");
+        assert_eq!(result.metrics.keys().map(String::as_str).collect::<Vec<_>>(), checks, "{agent}");
+        assert!(result.score > 0.0 && result.score <= 1.0, "{agent}: {}", result.score);
+        assert_eq!((result.spend.calls, h.server.hits() - hits), (2, 2), "{agent}: its own call and the judge's");
+        // The candidate prompt is what the model saw, marked as version 0.
+        let sent = h.server.requests()[hits].system();
+        assert!(sent.starts_with(&format!("[catalyst prompt {agent}@v0]\nA candidate prompt")), "{sent}");
+        // Recorded once; a redelivery through the handler costs nothing.
+        assert!(record(&h.store, &result).await.unwrap());
+        let hits = h.server.hits();
+        crate::replay::handle(h.agent.llm.as_ref(), &h.store, &req).await.unwrap();
+        assert_eq!(h.server.hits(), hits);
+    }
+    // The evaluator's replay agrees with the candidate's rating (4 → 70) rather than the
+    // measured score: the scripted judge says 70.
+    let req = |agent: &str, item: &str| ReplayRequest {
+        run: "r2".into(),
+        agent: agent.into(),
+        variant: "v".into(),
+        system: "x".into(),
+        item: item.into(),
+        rubric: "r".into(),
+    };
+    let ev = crate::replay::replay(h.agent.llm.as_ref(), &h.store, &req("evaluator", &key)).await.unwrap();
+    assert_eq!(ev.metrics["agreement"], 1.0);
+    // A missing log entry or an agent without a logged input is an error in the result,
+    // not a retry.
+    let gone = crate::replay::replay(h.agent.llm.as_ref(), &h.store, &req("story", "nope")).await.unwrap();
+    assert!(gone.error.as_deref().unwrap().contains("no turn log entry"));
+    let ctx = crate::replay::replay(h.agent.llm.as_ref(), &h.store, &req("context", &key)).await.unwrap();
+    assert!(ctx.error.as_deref().unwrap().contains("no replay"), "{:?}", ctx.error);
+    assert_eq!((gone.score, ctx.score), (0.0, 0.0));
 }

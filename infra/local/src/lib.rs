@@ -4,6 +4,7 @@ pub mod fetch;
 pub mod invoke;
 pub mod ledger;
 pub mod manifest;
+pub mod optimize;
 pub mod package;
 pub mod registry;
 pub mod stack;

@@ -46,6 +46,31 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// Run prompt optimization now on the local stack (what the nightly schedule does),
+    /// with a progress bar, and print what it decided.
+    Optimize {
+        /// Hours of turn log to learn from, ending now.
+        #[arg(long, default_value_t = 24)]
+        window_hours: u64,
+        /// Only these agents (synthesis, story, orchestrator, evaluator; default: all).
+        #[arg(long, value_delimiter = ',')]
+        agents: Vec<String>,
+        /// Most LLM calls the run may make.
+        #[arg(long, default_value_t = 600)]
+        max_calls: u64,
+        /// Most tokens the run may spend.
+        #[arg(long, default_value_t = 1_500_000)]
+        max_tokens: u64,
+        /// Share of new interviews a promoted version serves first (1 = promote outright).
+        #[arg(long, default_value_t = 0.1)]
+        canary_share: f64,
+        /// Pick up an interrupted run by its id instead of starting one.
+        #[arg(long)]
+        resume: Option<String>,
+        /// Stop waiting after this many seconds (the run itself goes on with the stack).
+        #[arg(long, default_value_t = 3600)]
+        wait_s: u64,
+    },
     /// The prompt registry in the store `CATALYST_STORE_URL` names (local or cloud).
     Prompts {
         #[command(subcommand)]
@@ -57,7 +82,8 @@ enum Command {
 enum PromptsCommand {
     /// Each agent's active prompt version and the versions before it.
     List,
-    /// Make an agent's previous prompt version active again (undo a promotion).
+    /// Undo a promotion: drop the agent's canary if it has one, else make its previous
+    /// version active again.
     Rollback {
         /// The agent: context, orchestrator, evaluator, synthesis, story or reframe.
         agent: String,
@@ -193,6 +219,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Optimize { window_hours, agents, max_calls, max_tokens, canary_share, resume, wait_s } => {
+            let config = config(true)?;
+            catalyst_shared::telemetry::init(&config, "catalyst-optimize");
+            let stack = std::sync::Arc::new(Stack::open(config, Manifest::builtin(), Duration::from_millis(500))?);
+            let start = match resume {
+                Some(id) => catalyst_local::optimize::Start::Resume(id),
+                None => {
+                    let defaults = catalyst_optimize::run::Options::default();
+                    catalyst_local::optimize::Start::New(catalyst_optimize::run::Options {
+                        window_hours,
+                        agents: if agents.is_empty() { defaults.agents.clone() } else { agents },
+                        max_calls,
+                        max_tokens,
+                        canary_share,
+                        poll_s: 1,
+                        ..defaults
+                    })
+                }
+            };
+            let run = catalyst_local::optimize::optimize(stack, start, Duration::from_secs(wait_s)).await?;
+            print!("{}", catalyst_local::optimize::report(&run));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Prompts { command } => {
             let config = Config::from_env().map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;
             let store =
@@ -209,14 +258,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         );
                     }
                     for (agent, a) in active {
-                        println!("{agent:<14} v{}  (before: {:?})", a.version, a.history);
+                        let canary = a
+                            .canary
+                            .map(|c| format!("  canary v{} on {:.0}% of new interviews", c.version, c.share * 100.0))
+                            .unwrap_or_default();
+                        println!("{agent:<14} v{}  (before: {:?}){canary}", a.version, a.history);
                     }
                 }
                 PromptsCommand::Rollback { agent } => {
                     let (from, to) = catalyst_shared::prompts::rollback(&store, &agent)
                         .await
                         .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-                    println!("{agent}: v{from} -> v{to} (new cold starts use v{to}; running interviews keep theirs)");
+                    println!(
+                        "{agent}: v{from} -> v{to} (running instances pick it up within a minute; running interviews keep theirs)"
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)

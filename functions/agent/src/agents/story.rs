@@ -3,10 +3,9 @@
 //! reports are kept only when they appear in the answer.
 
 use super::{clip, facts, json_call, numbers_in};
-use crate::model::{Call, Story};
+use crate::model::{Call, EvidenceLine, Story};
 use crate::prompts::PromptVersion;
 use catalyst_shared::Result;
-use catalyst_shared::evaluation::Evaluation;
 use catalyst_shared::llm::LanguageModel;
 use serde_json::json;
 
@@ -16,7 +15,8 @@ pub struct StoryInput<'a> {
     pub plan_index: usize,
     /// Everything the candidate said on this question, in order.
     pub answer: &'a str,
-    pub evaluation: &'a Evaluation,
+    /// The sentences the evaluate library found for each STAR part.
+    pub evidence: &'a [EvidenceLine],
     pub turns: Vec<u32>,
 }
 
@@ -32,14 +32,8 @@ pub async fn analyse(llm: &dyn LanguageModel, prompt: &PromptVersion, input: Sto
         "required": ["title", "situation", "task", "action", "result", "metrics"],
         "additionalProperties": false
     });
-    let evidence = input
-        .evaluation
-        .star
-        .evidence
-        .iter()
-        .map(|e| format!("- {}: {}", e.component.name(), e.sentence))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let evidence =
+        input.evidence.iter().map(|e| format!("- {}: {}", e.component, e.sentence)).collect::<Vec<_>>().join("\n");
     let user = facts(&[
         ("Question", input.question.to_string()),
         ("Candidate's answer", clip(input.answer, 4_000)),
