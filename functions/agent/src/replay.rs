@@ -112,6 +112,11 @@ async fn produce(llm: &dyn LanguageModel, req: &ReplayRequest, log: &Value) -> R
             if ack.is_empty() {
                 violations.push("empty");
             }
+            // Past twice the spoken length the clean-up allows, the prompt makes the model
+            // ramble (tokens and latency on every turn), whatever survives the cut.
+            if raw.trim().chars().count() > 600 {
+                violations.push("too_long");
+            }
             Ok(Produced {
                 metrics: vec![
                     ("specific", scaled(grounded_share(&ack, &i.answer), 0.3)),
@@ -170,6 +175,10 @@ async fn produce(llm: &dyn LanguageModel, req: &ReplayRequest, log: &Value) -> R
             let mut violations = Vec::new();
             if q.trim_end_matches('?').trim().is_empty() {
                 violations.push("empty");
+            }
+            // `phrase_follow_up` clips at 240 characters with an ellipsis.
+            if q.contains('…') {
+                violations.push("too_long");
             }
             Ok(Produced {
                 metrics: vec![

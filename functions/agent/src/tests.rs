@@ -766,3 +766,34 @@ async fn logged_turns_replay_through_every_agent_and_ratings_are_kept() {
     assert!(ctx.error.as_deref().unwrap().contains("no replay"), "{:?}", ctx.error);
     assert_eq!((gone.score, ctx.score), (0.0, 0.0));
 }
+
+/// A promoted canary serves new interviews in its share (here all of them); the
+/// interview keeps that version for every turn, and a rollback is one call.
+#[tokio::test]
+async fn new_interviews_start_on_a_canary_in_its_share() {
+    let h = harness().await;
+    catalyst_shared::prompts::Prompts::load(&h.store, &prompts::defaults()).await.unwrap();
+    let v = catalyst_shared::prompts::promote(
+        &h.store,
+        prompts::SYNTHESIS,
+        "You are a concise interviewer. Acknowledge the answer in one sentence.",
+        "optimize run t",
+        Value::Null,
+        Some(1.0),
+    )
+    .await
+    .unwrap();
+    let created = create(&h, 1).await;
+    assert_eq!(
+        (created["prompts"]["synthesis"].as_u64(), created["prompts"]["story"].as_u64()),
+        (Some(v as u64), Some(1))
+    );
+    let id = created["id"].as_str().unwrap();
+    let answer = on_topic(created["plan"][0]["text"].as_str().unwrap(), COMPLETE_ANSWER);
+    let (status, _) =
+        call(&h.app, "POST", &format!("/v1/interviews/{id}/turns"), Some("c1"), Some(json!({"answer": answer}))).await;
+    assert_eq!(status, 200);
+    let sent = h.server.requests().into_iter().find(|r| agent_of(r) == "synthesis").unwrap();
+    assert!(sent.system().starts_with("[catalyst prompt synthesis@v2]\nYou are a concise interviewer."));
+    assert_eq!(catalyst_shared::prompts::rollback(&h.store, prompts::SYNTHESIS).await.unwrap(), (2, 1));
+}
