@@ -1,8 +1,9 @@
 //! The prompt registry: each agent's system prompt, versioned in the document store
 //! (collection `prompts`: `{agent}/v{000001}` per version, `active/{agent}` pointing at
-//! the version in use with the earlier ones as history). Functions load the active
-//! versions once at cold start; `optimize` promotes a better version with its evidence
-//! and `catalyst prompts rollback <agent>` moves the pointer back.
+//! the version in use with the earlier ones as history, and a canary if one is on trial).
+//! Functions load the active versions at cold start and re-read them periodically
+//! ([`Registry`]); `optimize` promotes a better version with its evidence and
+//! `catalyst prompts rollback <agent>` moves the pointer back.
 
 use crate::store::{DocumentStoreExt, Precondition, SharedDocumentStore};
 use crate::{Error, ErrorKind, Result};
@@ -345,6 +346,31 @@ async fn from_source(store: &SharedDocumentStore, agent: &str, source: &str) -> 
     }
 }
 
+/// Settle `agent`'s canary `version` (an optimize run's verdict): `keep` makes it the
+/// active version, otherwise it is dropped. Only that canary is touched, read and written
+/// in one versioned step: if the pointer holds another canary or none (a human rolled it
+/// back, a newer run replaced it, a concurrent delivery settled it already), nothing
+/// changes and `false` comes back.
+pub async fn settle_canary(store: &SharedDocumentStore, agent: &str, version: u32, keep: bool) -> Result<bool> {
+    for _ in 0..3 {
+        let (mut active, pointer_version) = pointer(store, agent).await?;
+        if active.canary.as_ref().is_none_or(|c| c.version != version) {
+            return Ok(false);
+        }
+        active.canary = None;
+        if keep {
+            active.history.push(active.version);
+            active.version = version;
+        }
+        match store.put_as(PROMPTS, &active_key(agent), &active, Precondition::Version(pointer_version)).await {
+            Ok(_) => return Ok(true),
+            Err(e) if e.kind() == ErrorKind::Conflict => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::conflict(format!("`{agent}`'s prompt pointer keeps changing")).with_code("registry_busy"))
+}
+
 async fn pointer(store: &SharedDocumentStore, agent: &str) -> Result<(Active, u64)> {
     store
         .get_as::<Active>(PROMPTS, &active_key(agent))
@@ -451,6 +477,18 @@ mod tests {
         assert_eq!(promote(&store, "story", "Again.", "run r2", serde_json::Value::Null, Some(0.1)).await.unwrap(), 3);
         assert_eq!(graduate(&store, "story").await.unwrap(), 3);
         assert_eq!(list_active(&store).await.unwrap()["story"], Active { version: 3, history: vec![1], canary: None });
+
+        // Settling names the canary it means: another one, or none, is left alone.
+        promote(&store, "story", "Fourth.", "run r3", serde_json::Value::Null, Some(0.1)).await.unwrap();
+        assert!(!settle_canary(&store, "story", 3, false).await.unwrap());
+        assert!(settle_canary(&store, "story", 4, false).await.unwrap());
+        assert!(!settle_canary(&store, "story", 4, false).await.unwrap(), "settled once");
+        assert_eq!(list_active(&store).await.unwrap()["story"], Active { version: 3, history: vec![1], canary: None });
+        promote(&store, "story", "Fifth.", "run r4", serde_json::Value::Null, Some(0.1)).await.unwrap();
+        assert!(settle_canary(&store, "story", 5, true).await.unwrap());
+        assert!(!settle_canary(&store, "story", 5, true).await.unwrap());
+        assert_eq!(list_active(&store).await.unwrap()["story"].version, 5);
+        rollback(&store, "story").await.unwrap();
 
         // The registry re-reads after its refresh interval.
         let reg = Registry::load(store.clone(), DEFAULTS, std::time::Duration::ZERO).await.unwrap();

@@ -59,6 +59,9 @@ async function prepare(page, uid, questions) {
   await page.getByLabel("Questions").fill(String(questions));
   await page.getByRole("button", { name: "Start interview" }).click();
   await page.locator("#interview-section").waitFor({ state: "visible", timeout: 120000 });
+  // The job as read from the pasted text.
+  const job = await page.locator("#job-summary").textContent();
+  if (!job.includes("Kafka")) throw new Error("the extracted job is not shown: " + job);
   return problems;
 }
 
@@ -115,6 +118,10 @@ async function spokenInterview(browser) {
   await noError(page, problems);
   const said = (await page.locator("#transcript li").first().textContent()).toLowerCase();
   if (!said.includes("country")) throw new Error("the transcript does not have the recording's words: " + said);
+  // The spoken answer's evaluation: STAR coverage and the pace measured from the audio.
+  if ((await page.locator("#eval-body [role=meter]").count()) < 4) throw new Error("no STAR coverage for the spoken answer");
+  const measured = await page.locator("#eval-body").textContent();
+  if (!/\d+ words\/min/.test(measured)) throw new Error("no pace for the spoken answer: " + measured);
   // Nothing is wider than the phone's screen.
   const wide = await page.evaluate(() => document.documentElement.scrollWidth);
   if (wide > 400) throw new Error(`the page is ${wide}px wide on a 390px screen`);

@@ -95,18 +95,18 @@ async fn a_known_better_prompt_is_found_promoted_as_a_canary_and_then_confirmed(
     let run = drive(&s, &started.id, false).await;
 
     let task = &run.tasks[0];
-    assert_eq!(task.items.len(), 12, "the window's turns only: {:?}", task.skipped);
+    assert_eq!(task.items.len(), 9, "the window's turns, less 3 held out as examples: {:?}", task.skipped);
     let ids: Vec<&str> = task.variants.iter().map(|v| v.id.as_str()).collect();
     assert_eq!(ids, vec!["active", "opro", "mutation", "bootstrap"]);
     let outcome = task.outcome.as_ref().unwrap();
     assert_eq!(outcome.decision, "promoted", "{run:#?}");
     assert_eq!(outcome.version, Some(2));
     let opro = outcome.comparisons.iter().find(|c| c.variant == "opro").unwrap();
-    assert!(opro.passes && opro.wins == 12 && opro.losses == 0, "{opro:?}");
-    assert!(opro.ci_low > 0.0 && opro.sign_p < 0.001, "{opro:?}");
+    assert!(opro.passes && opro.wins == 9 && opro.losses == 0, "{opro:?}");
+    assert!(opro.ci_low > 0.0 && opro.sign_p < 0.01, "{opro:?}");
     for other in outcome.comparisons.iter().filter(|c| c.variant != "opro") {
         assert!(!other.passes, "{other:?}");
-        assert_eq!(other.ties, 12, "same behaviour as the active prompt: {other:?}");
+        assert_eq!(other.ties, 9, "same behaviour as the active prompt: {other:?}");
     }
 
     // The registry: version 2 with its evidence serves a 10% canary; v1 stays active.
@@ -116,11 +116,11 @@ async fn a_known_better_prompt_is_found_promoted_as_a_canary_and_then_confirmed(
     let v2: PromptVersion = s.store.get_as(PROMPTS, &prompts::version_key("synthesis", 2)).await.unwrap().unwrap().0;
     assert_eq!(v2.system, BETTER);
     assert_eq!(v2.source, format!("optimize run {}", run.id));
-    assert_eq!(v2.evidence["n"], 12);
-    assert_eq!(v2.evidence["wins"], 12);
+    assert_eq!(v2.evidence["n"], 9);
+    assert_eq!(v2.evidence["wins"], 9);
 
     // Spend: two proposals plus an agent call and a judge call per replay, all counted once.
-    assert_eq!(run.spend.calls, 2 + 4 * 12 * 2);
+    assert_eq!(run.spend.calls, 2 + 4 * 9 * 2);
     assert_eq!(s.server.hits() as u64, run.spend.calls);
 
     // The next run sees new turns: the canary is replayed beside the active version,
@@ -156,7 +156,7 @@ async fn nothing_is_promoted_when_no_variant_is_better() {
     let outcome = run.tasks[0].outcome.as_ref().unwrap();
     assert_eq!(outcome.decision, "kept", "{run:#?}");
     let opro = outcome.comparisons.iter().find(|c| c.variant == "opro").unwrap();
-    assert_eq!(opro.violations, 12, "{opro:?}");
+    assert_eq!(opro.violations, 9, "{opro:?}");
     assert!(opro.reason.contains("guardrail"), "{}", opro.reason);
     assert!(outcome.comparisons.iter().all(|c| !c.passes));
     assert_eq!(active(&s.store, "synthesis").await, Active::new(1));
@@ -182,7 +182,7 @@ async fn duplicated_messages_and_an_interrupted_run_change_no_result() {
         deliver(&s, OPTIMIZE_QUEUE, true).await;
     }
     let pending = s.queue.receive(REPLAYS, 100, Duration::from_secs(30)).await.unwrap();
-    assert_eq!(pending.len(), 48);
+    assert_eq!(pending.len(), 36);
     for (i, d) in pending.iter().enumerate() {
         if i % 2 == 0 {
             let req: ReplayRequest = serde_json::from_slice(&d.message.body).unwrap();
@@ -199,20 +199,20 @@ async fn duplicated_messages_and_an_interrupted_run_change_no_result() {
     let waiting = loop {
         deliver(&s, OPTIMIZE_QUEUE, true).await;
         let run = run::load(&s.store, &started.id).await.unwrap().0;
-        if run.status != "replaying 0/48" || waited.elapsed() > Duration::from_secs(10) {
+        if run.status != "replaying 0/36" || waited.elapsed() > Duration::from_secs(10) {
             break run;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(waiting.stage, Stage::Replaying);
-    assert_eq!(waiting.status, "replaying 24/48");
+    assert_eq!(waiting.status, "replaying 18/36");
 
     // `catalyst optimize --resume`: the missing half is published again, nothing twice.
     run::resume(&s.store, &s.ports.queue, &started.id).await.unwrap();
     let run = drive(&s, &started.id, true).await;
     let results = s.store.query_prefix(RUNS, &format!("{}/results/", run.id), None, 1000).await.unwrap();
-    assert_eq!(results.documents.len(), 48);
-    assert_eq!(run.spend.calls, 2 + 48 * 2);
+    assert_eq!(results.documents.len(), 36);
+    assert_eq!(run.spend.calls, 2 + 36 * 2);
     assert_eq!(s.server.hits() as u64, run.spend.calls, "no replay ran twice");
     let outcome = run.tasks[0].outcome.as_ref().unwrap();
     assert_eq!((outcome.decision.as_str(), outcome.version), ("promoted", Some(2)));

@@ -41,10 +41,26 @@ async fn development_sign_in_goes_through_firebase_verification() {
     assert_eq!(r.status(), 200);
     let who: serde_json::Value = r.json().await.unwrap();
     assert_eq!((who["principal"]["uid"].as_str(), who["principal"]["kind"].as_str()), (Some("ada"), Some("user")));
-    // A forged one is not.
-    let forged = format!("{}x", &id_token[..id_token.len() - 1]);
+    // One whose signature does not match is not.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (signed, sig) = id_token.rsplit_once('.').unwrap();
+    let mut sig = b64.decode(sig).unwrap();
+    sig[0] ^= 1;
+    let forged = format!("{signed}.{}", b64.encode(sig));
     let r = http.get(p.url("/v1/auth/whoami")).bearer_auth(forged).send().await.unwrap();
     assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("invalid signature"), "{body}");
+    // Minting answers only to a loopback name (no DNS rebinding).
+    let r = http
+        .post(p.url("/_local/auth/token"))
+        .header("host", "attacker.example")
+        .json(&serde_json::json!({"uid": "ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
     let r = http.post(p.url("/_local/auth/token")).json(&serde_json::json!({"uid": "a/b"})).send().await.unwrap();
     assert_eq!(r.status(), 400);
     // The certificates are published as Google publishes Firebase's.

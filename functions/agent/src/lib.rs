@@ -131,6 +131,9 @@ pub struct TranscriptEntry {
     pub coaching: Vec<String>,
     pub competency: String,
     pub follow_up: Option<model::Probe>,
+    /// The measured evaluation of the answer (STAR, fillers, pace, feedback), as a
+    /// streamed turn's `evaluation` event carries it; spoken answers show it from here.
+    pub evaluation: model::EvalSummary,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -165,6 +168,7 @@ fn view(i: &Interview) -> InterviewView {
             coaching: t.coaching.clone(),
             competency: i.plan.get(t.plan_index).map(|p| p.competency.clone()).unwrap_or_default(),
             follow_up: t.follow_up,
+            evaluation: t.summary.clone(),
         })
         .collect();
     let agg = engine::aggregate(i);

@@ -66,9 +66,18 @@ pub async fn replay(llm: &dyn LanguageModel, store: &SharedDocumentStore, req: &
         result.violations.push("refusal".into());
     }
     if result.violations.is_empty() {
-        let (grade, spend) = optimize::judge(llm, &req.rubric, &produced.input, &produced.output).await?;
-        result.judge = Some(grade);
-        result.spend.add(spend);
+        // A judge that fails leaves this input out of the comparison (an error result)
+        // rather than failing the message: a retry would pay for the agent's call again.
+        match optimize::judge(llm, &req.rubric, &produced.input, &produced.output).await {
+            Ok((grade, spend)) => {
+                result.judge = Some(grade);
+                result.spend.add(spend);
+            }
+            Err(e) => {
+                result.spend.calls += 1;
+                result.error = Some(format!("the judge failed: {}", e.message()));
+            }
+        }
     }
     Ok(result.finish())
 }
@@ -176,10 +185,6 @@ async fn produce(llm: &dyn LanguageModel, req: &ReplayRequest, log: &Value) -> R
             if q.trim_end_matches('?').trim().is_empty() {
                 violations.push("empty");
             }
-            // `phrase_follow_up` clips at 240 characters with an ellipsis.
-            if q.contains('…') {
-                violations.push("too_long");
-            }
             Ok(Produced {
                 metrics: vec![
                     ("one_question", if q.matches('?').count() == 1 { 1.0 } else { 0.0 }),
@@ -212,12 +217,10 @@ async fn produce(llm: &dyn LanguageModel, req: &ReplayRequest, log: &Value) -> R
                 },
             )
             .await?;
-            // The candidate's own rating when they gave one, else the measured score: a
-            // judge far from both is not judging the answer.
-            let reference = match log.get("rating").and_then(Value::as_u64) {
-                Some(r) => (r.clamp(1, 5) * 20 - 10) as f64,
-                None => summary.overall as f64,
-            };
+            // The measured score of the same answer: a judge far from it is not judging
+            // the answer. (A candidate's rating says how helpful the turn was, not how
+            // good their answer was, so it is no reference here.)
+            let reference = summary.overall as f64;
             Ok(Produced {
                 metrics: vec![("agreement", 1.0 - (j.score as f64 - reference).abs() / 100.0)],
                 output: serde_json::to_string(&j).unwrap_or_default(),

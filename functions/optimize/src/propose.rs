@@ -23,6 +23,9 @@ pub struct Item {
     pub rating: Option<f64>,
     /// Tokens the agent's call took on that turn.
     pub tokens: Option<u64>,
+    /// The candidate's name where the turn log has it, for scrubbing examples.
+    #[serde(default)]
+    pub names: Vec<String>,
 }
 
 impl Item {
@@ -90,6 +93,30 @@ fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max { s.to_string() } else { format!("{}…", s.chars().take(max).collect::<String>()) }
 }
 
+/// Candidates' words on their way into a prompt lose what identifies them: e-mail
+/// addresses, links, phone numbers and their name. (A prompt is shared by every
+/// interview and kept in the registry; the turn log is not.)
+pub fn scrub(text: &str, names: &[String]) -> String {
+    static PATTERNS: std::sync::OnceLock<[(regex::Regex, &'static str); 3]> = std::sync::OnceLock::new();
+    let patterns = PATTERNS.get_or_init(|| {
+        // Valid by construction.
+        let re = |p: &str| regex::Regex::new(p).expect("scrub pattern compiles");
+        [
+            (re(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
+            (re(r#"(?i)\b(?:https?://|www\.)[^\s)\]>,;"']+"#), "[link]"),
+            (re(r"\+?\d[\d ().-]{7,}\d"), "[phone]"),
+        ]
+    });
+    let mut out = text.to_string();
+    for (re, with) in patterns {
+        out = re.replace_all(&out, *with).into_owned();
+    }
+    for part in names.iter().flat_map(|n| n.split_whitespace()).filter(|p| p.chars().count() >= 2) {
+        out = out.replace(part, "[name]");
+    }
+    out
+}
+
 fn example_block(items: &[&Item]) -> String {
     items
         .iter()
@@ -98,9 +125,9 @@ fn example_block(items: &[&Item]) -> String {
             format!(
                 "Example {}\nQuestion: {}\nCandidate's answer: {}\nOutput: {}",
                 i + 1,
-                clip(&it.question, 200),
-                clip(&it.answer, 300),
-                clip(&it.output, 300)
+                clip(&scrub(&it.question, &it.names), 200),
+                clip(&scrub(&it.answer, &it.names), 300),
+                clip(&scrub(&it.output, &it.names), 300)
             )
         })
         .collect::<Vec<_>>()
@@ -208,6 +235,7 @@ mod tests {
             score,
             rating,
             tokens: None,
+            names: vec!["Ada Okafor".into()],
         };
         assert_eq!(it(Some(5.0), Some(10.0)).quality(), 90.0);
         assert_eq!(it(None, Some(70.0)).quality(), 70.0);
@@ -218,5 +246,16 @@ mod tests {
             "Example 1\nQuestion: Tell me about a conflict.\nCandidate's answer: I mediated.\nOutput: Thanks."
         ));
         assert_eq!(bootstrap("Be warm.", &[]), None);
+    }
+
+    #[test]
+    fn examples_lose_what_identifies_the_candidate() {
+        let names = vec!["Ada Okafor".to_string()];
+        let text = "I'm Ada Okafor (ada.okafor@example.com, +44 20 7946 0958, https://ada.dev/cv); \
+                    Okafor's team cut p99 from 900 ms to 120 ms in 2023.";
+        assert_eq!(
+            scrub(text, &names),
+            "I'm [name] [name] ([email], [phone], [link]); [name]'s team cut p99 from 900 ms to 120 ms in 2023."
+        );
     }
 }

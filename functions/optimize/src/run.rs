@@ -56,6 +56,9 @@ pub struct Options {
     pub replay_deadline_s: u64,
     /// How often a waiting run checks for results.
     pub poll_s: u64,
+    /// Propose the few-shot variant (examples from past turns, scrubbed of names,
+    /// contacts and links, go into a prompt every interview then uses).
+    pub few_shot: bool,
 }
 
 impl Default for Options {
@@ -71,6 +74,7 @@ impl Default for Options {
             canary_share: 0.1,
             replay_deadline_s: 1800,
             poll_s: 10,
+            few_shot: true,
         }
     }
 }
@@ -80,6 +84,10 @@ impl Options {
         let bad = |m: String| Err(Error::bad_request(m).with_code("invalid_options"));
         if let Some(a) = self.agents.iter().find(|a| !REPLAYABLE.contains(&a.as_str())) {
             return bad(format!("agent `{a}` cannot be optimized from the turn log; one of {}", REPLAYABLE.join(", ")));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(a) = self.agents.iter().find(|a| !seen.insert(a.as_str())) {
+            return bad(format!("agent `{a}` is named twice"));
         }
         if !(1..=24 * 90).contains(&self.window_hours) {
             return bad("window_hours is 1 to 2160".into());
@@ -286,14 +294,17 @@ pub async fn resume(store: &SharedDocumentStore, queue: &SharedQueue, id: &str) 
     if run.stage == Stage::Done {
         return Ok(run);
     }
-    if run.stage == Stage::Replaying && run.published {
+    // A new tick: steps still on the queue become stale, and the step sent now is not
+    // taken for a duplicate of one the queue saw before.
+    run.tick += 1;
+    if run.stage == Stage::Replaying {
         run.published = false;
-        run.tick += 1;
-        if !save(store, &mut run, version).await? {
-            return Err(Error::conflict("the run moved while resuming; try again").with_code("run_busy"));
-        }
+        run.deadline = Some(stamp(now() + chrono::Duration::seconds(run.options.replay_deadline_s as i64)));
     }
     send_advance(queue, &run, None).await?;
+    if !save(store, &mut run, version).await? {
+        return Err(Error::conflict("the run moved while resuming; try again").with_code("run_busy"));
+    }
     Ok(run)
 }
 
@@ -305,11 +316,22 @@ pub async fn load(store: &SharedDocumentStore, id: &str) -> Result<(Run, u64)> {
 }
 
 async fn send_advance(queue: &SharedQueue, run: &Run, delay: Option<Duration>) -> Result<()> {
-    let mut msg = Outgoing::json(&Advance { run: run.id.clone(), tick: run.tick })?
-        .with_dedupe_id(format!("{}#{}", run.id, run.tick));
+    let message = || -> Result<Outgoing> {
+        Ok(Outgoing::json(&Advance { run: run.id.clone(), tick: run.tick })?
+            .with_dedupe_id(format!("{}#{}", run.id, run.tick)))
+    };
+    let mut msg = message()?;
     msg.delay = delay;
-    queue.send(OPTIMIZE_QUEUE, msg).await?;
-    Ok(())
+    match queue.send(OPTIMIZE_QUEUE, msg).await {
+        Ok(_) => Ok(()),
+        // Pub/Sub cannot delay a message: wait here, then send it due (a few idle
+        // seconds of this invocation instead of a scheduler).
+        Err(e) if e.code() == "delay_unsupported" => {
+            tokio::time::sleep(delay.unwrap_or_default()).await;
+            queue.send(OPTIMIZE_QUEUE, message()?).await.map(|_| ())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Save `run` if nobody moved it since `version`; `false` when someone did (then this
@@ -324,8 +346,15 @@ async fn save(store: &SharedDocumentStore, run: &mut Run, version: u64) -> Resul
 }
 
 /// One step of the run named in `msg`.
+///
+/// A step sends its successor *before* saving the run with the new tick, so a saved step
+/// always has a successor on the queue; a successor that arrives before that save
+/// landed fails (`step_early`) and the queue brings it back.
 pub async fn advance(ports: &Ports, msg: &Advance) -> Result<()> {
     let (mut run, version) = load(&ports.store, &msg.run).await?;
+    if msg.tick == run.tick + 1 && run.stage != Stage::Done {
+        return Err(Error::unavailable("this step arrived before its run was saved; retried").with_code("step_early"));
+    }
     if run.tick != msg.tick || run.stage == Stage::Done {
         tracing::debug!(run = %run.id, tick = msg.tick, at = run.tick, "stale or duplicate step ignored");
         return Ok(());
@@ -343,9 +372,8 @@ pub async fn advance(ports: &Ports, msg: &Advance) -> Result<()> {
             run.stage = Stage::Replaying;
             run.deadline = Some(stamp(now() + chrono::Duration::seconds(run.options.replay_deadline_s as i64)));
             run.status = format!("replaying 0/{}", run.planned());
-            if save(&ports.store, &mut run, version).await? {
-                send_advance(&ports.queue, &run, None).await?;
-            }
+            send_advance(&ports.queue, &run, None).await?;
+            save(&ports.store, &mut run, version).await?;
         }
         Stage::Replaying => {
             if !run.published {
@@ -366,9 +394,8 @@ pub async fn advance(ports: &Ports, msg: &Advance) -> Result<()> {
                 save(&ports.store, &mut run, version).await?;
             } else {
                 run.status = format!("replaying {done}/{}", run.planned());
-                if save(&ports.store, &mut run, version).await? {
-                    send_advance(&ports.queue, &run, Some(Duration::from_secs(run.options.poll_s.max(1)))).await?;
-                }
+                send_advance(&ports.queue, &run, Some(Duration::from_secs(run.options.poll_s.max(1)))).await?;
+                save(&ports.store, &mut run, version).await?;
             }
         }
         Stage::Done => {}
@@ -407,6 +434,10 @@ async fn evaluation_sets(store: &SharedDocumentStore, run: &Run) -> Result<BTree
                             .sum()
                     })
                     .unwrap_or(0);
+                let names: Vec<String> = v["inputs"]
+                    .as_object()
+                    .map(|o| o.values().filter_map(|i| i["candidate_name"].as_str()).map(str::to_string).collect())
+                    .unwrap_or_default();
                 sets.entry(agent.clone()).or_default().push(Item {
                     key: d.key.clone(),
                     question: v["question"].as_str().unwrap_or_default().to_string(),
@@ -415,6 +446,7 @@ async fn evaluation_sets(store: &SharedDocumentStore, run: &Run) -> Result<BTree
                     score: v["score"].as_f64(),
                     rating: v["rating"].as_f64(),
                     tokens: Some(tokens).filter(|t| *t > 0),
+                    names,
                 });
             }
         }
@@ -525,10 +557,24 @@ async fn plan(ports: &Ports, run: &mut Run) -> Result<()> {
                 Err(e) => tracing::warn!(agent = %agent, error = %e.message(), "mutation failed; skipped"),
             }
         }
-        let best: Vec<&Item> =
-            by_quality.iter().filter(|it| !it.output.is_empty() && it.quality() >= 60.0).take(3).copied().collect();
-        if let Some(text) = propose::bootstrap(&current.system, &best) {
-            task.variants.push(Variant { id: "bootstrap".into(), source: "bootstrap".into(), system: text });
+        // Few-shot examples: turns the evaluator scored well and the candidate (if they
+        // rated it) liked, scrubbed of what identifies them, and held out of the inputs
+        // the variants are compared on (a prompt is not tested on its own examples).
+        if opts.few_shot {
+            let mut best: Vec<&Item> = items
+                .iter()
+                .filter(|it| !it.output.is_empty() && it.score.unwrap_or(0.0) >= 60.0)
+                .filter(|it| it.rating.is_none_or(|r| r >= 4.0))
+                .collect();
+            best.sort_by(|a, b| b.score.unwrap_or(0.0).total_cmp(&a.score.unwrap_or(0.0)));
+            best.truncate(3);
+            let held_out: std::collections::HashSet<String> = best.iter().map(|it| it.key.clone()).collect();
+            if items.len() - held_out.len() >= opts.min_items
+                && let Some(text) = propose::bootstrap(&current.system, &best)
+            {
+                task.variants.push(Variant { id: "bootstrap".into(), source: "bootstrap".into(), system: text });
+                items.retain(|it| !held_out.contains(&it.key));
+            }
         }
         // Same text twice is one variant.
         let mut seen = std::collections::HashSet::new();
@@ -546,7 +592,7 @@ async fn plan(ports: &Ports, run: &mut Run) -> Result<()> {
         let calls_after = calls_left.saturating_sub(proposal_calls);
         let tokens_after = tokens_left.saturating_sub(proposal_tokens);
         loop {
-            let v = task.variants.len() as u64;
+            let v = task.variants.len().max(1) as u64;
             let fit = (calls_after / (2 * v)).min(tokens_after / (per_replay_tokens * v)) as usize;
             if fit >= opts.min_items || v <= 2 {
                 items.truncate(fit.min(items.len()));
@@ -722,10 +768,10 @@ async fn decide(
             // An earlier promotion, checked again on fresh turns: kept if it holds up.
             let canary_version = task.canary_version.unwrap_or(0);
             if c.violations == 0 && c.n >= opts.min_items && c.mean_diff >= 0.0 {
-                confirm_canary(&ports.store, &task.agent, canary_version).await?;
+                prompts::settle_canary(&ports.store, &task.agent, canary_version, true).await?;
                 Outcome { decision: "canary_confirmed".into(), version: Some(canary_version), comparisons }
             } else if c.violations > 0 || (c.n >= opts.min_items && c.ci_high < 0.0) {
-                drop_canary(&ports.store, &task.agent, canary_version).await?;
+                prompts::settle_canary(&ports.store, &task.agent, canary_version, false).await?;
                 Outcome { decision: "canary_dropped".into(), version: Some(canary_version), comparisons }
             } else {
                 Outcome { decision: "kept".into(), version: None, comparisons }
@@ -758,23 +804,4 @@ async fn decide(
     run.status =
         if summary.is_empty() { "done: nothing compared".into() } else { format!("done: {}", summary.join(", ")) };
     Ok(())
-}
-
-async fn confirm_canary(store: &SharedDocumentStore, agent: &str, version: u32) -> Result<()> {
-    match store.get_as::<Active>(PROMPTS, &prompts::active_key(agent)).await? {
-        Some((a, _)) if a.canary.as_ref().is_some_and(|c| c.version == version) => {
-            prompts::graduate(store, agent).await.map(|_| ())
-        }
-        // Already confirmed, rolled back by hand or replaced: nothing to do.
-        _ => Ok(()),
-    }
-}
-
-async fn drop_canary(store: &SharedDocumentStore, agent: &str, version: u32) -> Result<()> {
-    match store.get_as::<Active>(PROMPTS, &prompts::active_key(agent)).await? {
-        Some((a, _)) if a.canary.as_ref().is_some_and(|c| c.version == version) => {
-            prompts::rollback(store, agent).await.map(|_| ())
-        }
-        _ => Ok(()),
-    }
 }

@@ -164,11 +164,11 @@ async fn proposals_that_fail_leave_the_few_shot_variant_within_budget() {
     let ids: Vec<&str> = r.tasks[0].variants.iter().map(|v| v.id.as_str()).collect();
     assert_eq!(ids, vec!["active", "bootstrap"]);
     assert!(r.tasks[0].variants[1].system.contains("Example 1\nQuestion: Tell me about a conflict."));
-    assert_eq!(r.tasks[0].items.len(), 12);
-    assert_eq!(r.planned(), 24);
+    assert_eq!(r.tasks[0].items.len(), 9, "3 held out as the examples");
+    assert_eq!(r.planned(), 18);
     assert_eq!(r.proposal_spend, Spend::default());
     let requests = run::requests(&r);
-    assert_eq!(requests.len(), 24);
+    assert_eq!(requests.len(), 18);
     assert!(requests.iter().all(|q| q.rubric.contains("specific")));
 }
 

@@ -137,6 +137,16 @@ $("start-form").addEventListener("submit", (ev) => {
     const created = await (await api("POST", "/v1/interviews", { json: body, headers: { "idempotency-key": randomKey() } })).json();
     state.interview = created.id;
     state.turns = 0;
+    if (!state.job) {
+      // What the Context agent read from the pasted text.
+      const p = created.profile;
+      $("job-summary").textContent = (p.job_title || "Job") + (p.company ? " at " + p.company : "") +
+        " — requires: " + (p.required_skills.join(", ") || "no named skills") +
+        (p.gaps.length ? "; not on your resume: " + p.gaps.join(", ") : "");
+      $("job-json").textContent = JSON.stringify({ title: p.job_title, company: p.company, seniority: p.seniority,
+        role_family: p.role_family, required_skills: p.required_skills, matched: p.matched_skills, gaps: p.gaps }, null, 2);
+      $("job-out").hidden = false;
+    }
     $("transcript").textContent = "";
     showQuestion(created.question, { asked: 1, planned: created.plan.length });
     $("interview-section").hidden = false;
@@ -305,9 +315,7 @@ async function submitRecording(blob) {
       $("recording").textContent = "";
       addTranscript(question, last.answer, last.score);
       afterTurn({ turn: last.turn, reply: last.reply, coaching: last.coaching, next_question: rec.interview.question, progress: rec.interview.progress });
-      $("eval-body").textContent = "";
-      $("eval-body").append(el("p", "Score " + last.score + " / 100 (spoken). Transcript: " + last.answer, "overall"));
-      $("evaluation").hidden = false;
+      showEvaluation(last.score, last.evaluation);
       return;
     }
   }

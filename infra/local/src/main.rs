@@ -169,6 +169,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { addr, manifest, poll_ms } => {
             let config = config(addr.ip().is_loopback(), Some(addr))?;
+            if config.firebase_project_id.as_deref() == Some(catalyst_local::dev_auth::DEV_PROJECT)
+                && !addr.ip().is_loopback()
+            {
+                anyhow::bail!(
+                    "refusing to serve on {addr} with development sign-in (anyone could sign in as anyone); use a loopback address or a real FIREBASE_PROJECT_ID"
+                );
+            }
             catalyst_shared::telemetry::init(&config, "catalyst-local");
             if config.auth == catalyst_shared::config::AuthMode::Off {
                 if !addr.ip().is_loopback() {

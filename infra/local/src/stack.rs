@@ -573,9 +573,25 @@ struct DevTokenRequest {
     email: Option<String>,
 }
 
-/// Sign in as anyone (local development only: the stack mints only on loopback).
-async fn dev_token(State(stack): State<Arc<Stack>>, body: Bytes) -> Result<Json<serde_json::Value>, Error> {
+/// Sign in as anyone (local development only: the stack mints only on loopback, and
+/// only for requests addressed to a loopback name, so a web page that rebinds its own
+/// DNS name to 127.0.0.1 cannot mint tokens).
+async fn dev_token(
+    State(stack): State<Arc<Stack>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, Error> {
     let issuer = stack.dev_issuer.as_ref().ok_or_else(dev_sign_in_off)?;
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let name = if host.starts_with('[') {
+        host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+    } else {
+        host.split(':').next().unwrap_or("").to_string()
+    };
+    if !matches!(name.as_str(), "127.0.0.1" | "localhost" | "[::1]") {
+        return Err(Error::forbidden(format!("development sign-in answers only on a loopback name, not `{host}`"))
+            .with_code("dev_auth_host"));
+    }
     let req: DevTokenRequest = if body.is_empty() {
         DevTokenRequest { uid: None, email: None }
     } else {
