@@ -51,9 +51,15 @@ async function prepare(page, uid, questions) {
   await page.getByLabel("User id").fill(uid);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.locator("#signed-in").waitFor({ state: "visible" });
+  // A step out of order is said plainly, in the alert region.
+  await page.getByRole("button", { name: "Start interview" }).click();
+  const alert = page.getByRole("alert");
+  await alert.waitFor({ state: "visible" });
+  if ((await alert.textContent()) !== "Parse a resume first.") throw new Error("unclear error: " + (await alert.textContent()));
   await page.getByLabel(/Resume file/).setInputFiles(args.resume);
   await page.getByRole("button", { name: "Parse resume" }).click();
   await page.locator("#resume-out").waitFor({ state: "visible", timeout: 60000 });
+  if (await alert.isVisible()) throw new Error("the error stayed after a successful step");
   await page.getByLabel(/paste the job description/).fill(JOB);
   await page.getByLabel("Mode").selectOption("behavioral");
   await page.getByLabel("Questions").fill(String(questions));
