@@ -66,8 +66,8 @@ impl Default for Options {
         Options {
             window_hours: 24,
             agents: REPLAYABLE.iter().map(|a| a.to_string()).collect(),
-            max_calls: 600,
-            max_tokens: 1_500_000,
+            max_calls: 2_000,
+            max_tokens: 3_000_000,
             max_items: 40,
             min_items: 8,
             min_gain: 0.02,
@@ -534,8 +534,14 @@ async fn plan(ports: &Ports, run: &mut Run) -> Result<()> {
         let before = spend;
         let mut by_quality: Vec<&Item> = items.iter().collect();
         by_quality.sort_by(|a, b| b.quality().total_cmp(&a.quality()));
-        let proposal_calls = 2 * 2; // two proposals, each possibly repaired once
-        if calls_left > proposal_calls + 4 * opts.min_items as u64 && tokens_left > 10_000 {
+        // The call cap holds in the worst case: a structured call may be repaired once
+        // (two calls), so a proposal counts two, and a replay counts its agent's call(s)
+        // plus the judge's two. Tokens are estimated from what the turns logged.
+        let proposal_calls = 2 * 2;
+        let replay_calls: u64 = if agent == "synthesis" { 1 + 2 } else { 2 + 2 };
+        let mut proposed = false;
+        if calls_left > proposal_calls + replay_calls * 2 * opts.min_items as u64 && tokens_left > 10_000 {
+            proposed = true;
             let llm = ports.llm.get().await?;
             let mut trail = trajectory(&ports.store, agent).await?;
             if trail.is_empty() {
@@ -547,14 +553,20 @@ async fn plan(ports: &Ports, run: &mut Run) -> Result<()> {
                     spend.add(s);
                     task.variants.push(Variant { id: "opro".into(), source: "opro".into(), system: text });
                 }
-                Err(e) => tracing::warn!(agent = %agent, error = %e.message(), "OPRO proposal failed; skipped"),
+                Err(e) => {
+                    spend.calls += 1;
+                    tracing::warn!(agent = %agent, error = %e.message(), "OPRO proposal failed; skipped")
+                }
             }
             match propose::mutate(llm.as_ref(), agent, &current.system, seed(&run.id) ^ seed(agent)).await {
                 Ok((text, s)) => {
                     spend.add(s);
                     task.variants.push(Variant { id: "mutation".into(), source: "mutation".into(), system: text });
                 }
-                Err(e) => tracing::warn!(agent = %agent, error = %e.message(), "mutation failed; skipped"),
+                Err(e) => {
+                    spend.calls += 1;
+                    tracing::warn!(agent = %agent, error = %e.message(), "mutation failed; skipped")
+                }
             }
         }
         // Few-shot examples: turns the evaluator scored well and the candidate (if they
@@ -586,14 +598,15 @@ async fn plan(ports: &Ports, run: &mut Run) -> Result<()> {
             let mean = if known.is_empty() { 1_000 } else { known.iter().sum::<u64>() / known.len() as u64 };
             mean * 2 + 400
         };
-        let (proposal_calls, proposal_tokens) = (spend.calls - before.calls, spend.tokens() - before.tokens());
+        let proposal_calls = if proposed { proposal_calls } else { 0 };
+        let proposal_tokens = spend.tokens() - before.tokens();
         committed_calls += proposal_calls;
         committed_tokens += proposal_tokens;
         let calls_after = calls_left.saturating_sub(proposal_calls);
         let tokens_after = tokens_left.saturating_sub(proposal_tokens);
         loop {
             let v = task.variants.len().max(1) as u64;
-            let fit = (calls_after / (2 * v)).min(tokens_after / (per_replay_tokens * v)) as usize;
+            let fit = (calls_after / (replay_calls * v)).min(tokens_after / (per_replay_tokens * v)) as usize;
             if fit >= opts.min_items || v <= 2 {
                 items.truncate(fit.min(items.len()));
                 break;
@@ -612,7 +625,7 @@ async fn plan(ports: &Ports, run: &mut Run) -> Result<()> {
             task.variants.clear();
             items.clear();
         }
-        committed_calls += 2 * (task.variants.len() * items.len()) as u64;
+        committed_calls += replay_calls * (task.variants.len() * items.len()) as u64;
         committed_tokens += per_replay_tokens * (task.variants.len() * items.len()) as u64;
         task.items = items.into_iter().map(|i| i.key).collect();
         tasks.push(task);

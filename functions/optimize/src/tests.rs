@@ -131,8 +131,8 @@ async fn too_few_turns_or_too_small_a_budget_skip_the_agent_with_the_reason() {
     );
     assert_eq!(r.status, "nothing to replay: every agent was skipped");
 
-    // Enough turns, but a budget of 20 calls: no proposals, and two variants on 5
-    // inputs is below the minimum, so nothing is replayed.
+    // Enough turns, but a budget of 20 calls: no proposals, and two variants at three
+    // calls a replay (worst case) leave 3 inputs, below the minimum: nothing is replayed.
     log_turns(&h.ports.store, "i2", 12, 1).await;
     let small = Options { max_calls: 20, ..opts };
     let later = chrono::Utc::now() + chrono::Duration::seconds(2);
@@ -166,7 +166,7 @@ async fn proposals_that_fail_leave_the_few_shot_variant_within_budget() {
     assert!(r.tasks[0].variants[1].system.contains("Example 1\nQuestion: Tell me about a conflict."));
     assert_eq!(r.tasks[0].items.len(), 9, "3 held out as the examples");
     assert_eq!(r.planned(), 18);
-    assert_eq!(r.proposal_spend, Spend::default());
+    assert_eq!(r.proposal_spend, Spend { calls: 2, ..Spend::default() }, "the failed proposals are counted");
     let requests = run::requests(&r);
     assert_eq!(requests.len(), 18);
     assert!(requests.iter().all(|q| q.rubric.contains("specific")));

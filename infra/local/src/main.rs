@@ -56,10 +56,10 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         agents: Vec<String>,
         /// Most LLM calls the run may make.
-        #[arg(long, default_value_t = 600)]
+        #[arg(long, default_value_t = 2_000)]
         max_calls: u64,
         /// Most tokens the run may spend.
-        #[arg(long, default_value_t = 1_500_000)]
+        #[arg(long, default_value_t = 3_000_000)]
         max_tokens: u64,
         /// Share of new interviews a promoted version serves first (1 = promote outright).
         #[arg(long, default_value_t = 0.1)]
