@@ -36,6 +36,10 @@ pub struct ReplayRequest {
     pub item: String,
     /// What the judge grades this agent's output on.
     pub rubric: String,
+    /// What this replay may cost at most (calls) and is expected to cost (tokens): it
+    /// starts only if the run's [`Ledger`] has that much left.
+    #[serde(default)]
+    pub estimate: Spend,
 }
 
 impl ReplayRequest {
@@ -147,6 +151,84 @@ impl ReplayResult {
     }
 }
 
+/// What a run may still spend, shared by every instance working on it
+/// (`optimize_runs/{run}/ledger`): a replay reserves its estimate before it calls the
+/// model and settles to what it spent after, so the run's caps hold however many
+/// instances replay at once (up to the estimate errors of the replays in flight).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    pub max_calls: u64,
+    pub max_tokens: u64,
+    /// Spent, plus what replays in flight reserved.
+    pub spent: Spend,
+}
+
+pub fn ledger_key(run: &str) -> String {
+    format!("{run}/ledger")
+}
+
+/// Open the run's ledger with what planning spent (once: a second call keeps the first).
+pub async fn open_ledger(store: &SharedDocumentStore, run: &str, ledger: &Ledger) -> Result<()> {
+    match store.put_as(RUNS, &ledger_key(run), ledger, Precondition::Absent).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::Conflict => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Read-modify-write of the ledger; `change` returns false to leave it as it is.
+async fn update_ledger(
+    store: &SharedDocumentStore,
+    run: &str,
+    mut change: impl FnMut(&mut Ledger) -> bool,
+) -> Result<Option<bool>> {
+    // Many instances settle at once: retry a lost race with a growing pause.
+    for attempt in 0..50u64 {
+        let Some((mut ledger, version)) = store.get_as::<Ledger>(RUNS, &ledger_key(run)).await? else {
+            return Ok(None);
+        };
+        if !change(&mut ledger) {
+            return Ok(Some(false));
+        }
+        match store.put_as(RUNS, &ledger_key(run), &ledger, Precondition::Version(version)).await {
+            Ok(_) => return Ok(Some(true)),
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                tokio::time::sleep(std::time::Duration::from_millis(2 + attempt * 3)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(crate::Error::unavailable("the run's budget ledger is too busy; retried").with_code("ledger_busy"))
+}
+
+/// Reserve `want` from the run's budget; `false` when it does not fit. A run without a
+/// ledger has no cap.
+pub async fn reserve(store: &SharedDocumentStore, run: &str, want: Spend) -> Result<bool> {
+    let fits = |l: &mut Ledger| {
+        let ok = l.spent.calls + want.calls <= l.max_calls && l.spent.tokens() + want.tokens() <= l.max_tokens;
+        if ok {
+            l.spent.add(want);
+        }
+        ok
+    };
+    Ok(update_ledger(store, run, fits).await?.unwrap_or(true))
+}
+
+/// Replace a reservation with what was spent.
+pub async fn settle(store: &SharedDocumentStore, run: &str, reserved: Spend, spent: Spend) -> Result<()> {
+    if reserved == spent {
+        return Ok(());
+    }
+    update_ledger(store, run, |l| {
+        l.spent.calls = l.spent.calls.saturating_sub(reserved.calls) + spent.calls;
+        l.spent.input_tokens = l.spent.input_tokens.saturating_sub(reserved.input_tokens) + spent.input_tokens;
+        l.spent.output_tokens = l.spent.output_tokens.saturating_sub(reserved.output_tokens) + spent.output_tokens;
+        true
+    })
+    .await
+    .map(|_| ())
+}
+
 /// Whether a replay result is stored already (a redelivered request then costs nothing).
 pub async fn recorded(store: &SharedDocumentStore, req: &ReplayRequest) -> Result<bool> {
     Ok(store.get(RUNS, &req.result_key()).await?.is_some())
@@ -227,6 +309,43 @@ pub fn grounded_share(output: &str, source: &str) -> f64 {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "local")]
+    #[tokio::test]
+    async fn the_ledger_caps_what_replays_may_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedDocumentStore =
+            std::sync::Arc::new(crate::store::local::SqliteDocumentStore::open(dir.path().join("s.db")).unwrap());
+        let want = Spend { calls: 3, input_tokens: 500, output_tokens: 100 };
+        assert!(reserve(&store, "r", want).await.unwrap(), "no ledger, no cap");
+        let spent = Spend { calls: 4, input_tokens: 300, output_tokens: 0 };
+        open_ledger(&store, "r", &Ledger { max_calls: 10, max_tokens: 1_400, spent }).await.unwrap();
+        assert!(reserve(&store, "r", want).await.unwrap());
+        assert!(!reserve(&store, "r", want).await.unwrap(), "1,400 tokens: the second does not fit");
+        // The first spent less than it reserved: room again.
+        settle(&store, "r", want, Spend { calls: 2, input_tokens: 150, output_tokens: 50 }).await.unwrap();
+        assert!(reserve(&store, "r", want).await.unwrap());
+        let (l, _) = store.get_as::<Ledger>(RUNS, &ledger_key("r")).await.unwrap().unwrap();
+        assert_eq!(l.spent, Spend { calls: 9, input_tokens: 950, output_tokens: 150 });
+        // Calls are capped too.
+        assert!(!reserve(&store, "r", Spend { calls: 2, ..Spend::default() }).await.unwrap());
+        // Reservations racing each other are all counted.
+        settle(&store, "r", Spend { calls: 9, input_tokens: 950, output_tokens: 150 }, Spend::default()).await.unwrap();
+        let one = Spend { calls: 1, input_tokens: 10, output_tokens: 0 };
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { reserve(&store, "r", one).await.unwrap() })
+            })
+            .collect();
+        let mut granted = 0;
+        for t in tasks {
+            granted += t.await.unwrap() as u32;
+        }
+        assert_eq!(granted, 10);
+        let (l, _) = store.get_as::<Ledger>(RUNS, &ledger_key("r")).await.unwrap().unwrap();
+        assert_eq!(l.spent.calls, 10);
+    }
+
     #[test]
     fn scores_combine_checks_and_judge_and_guardrails_zero_them() {
         let req = ReplayRequest {
@@ -236,6 +355,7 @@ mod tests {
             system: "Be specific.".into(),
             item: "u/i/00001".into(),
             rubric: "specific".into(),
+            estimate: Spend::default(),
         };
         assert_eq!(req.result_key(), "r/results/synthesis/opro-1/u/i/00001");
         assert!(req.prompt().rendered().starts_with("[catalyst prompt synthesis@v0]\nBe specific."));

@@ -19,7 +19,22 @@ pub async fn handle(llm: &dyn LanguageModel, store: &SharedDocumentStore, req: &
         tracing::debug!(key = %req.result_key(), "replay already recorded");
         return Ok(());
     }
-    let result = replay(llm, store, req).await?;
+    // The run's budget, shared by every instance: reserve this replay's estimate first.
+    if !optimize::reserve(store, &req.run, req.estimate).await? {
+        let mut result = ReplayResult::new(req);
+        result.error = Some("budget_exhausted: the run's call or token budget is spent".into());
+        optimize::record(store, &result.finish()).await?;
+        return Ok(());
+    }
+    let result = match replay(llm, store, req).await {
+        Ok(r) => r,
+        Err(e) => {
+            // What a failed attempt spent is not known; give the reservation back.
+            optimize::settle(store, &req.run, req.estimate, Spend::default()).await?;
+            return Err(e);
+        }
+    };
+    optimize::settle(store, &req.run, req.estimate, result.spend).await?;
     if !optimize::record(store, &result).await? {
         tracing::debug!(key = %req.result_key(), "a concurrent delivery recorded this replay first");
     }

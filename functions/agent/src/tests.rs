@@ -728,6 +728,7 @@ async fn logged_turns_replay_through_every_agent_and_ratings_are_kept() {
             system: format!("A candidate prompt for {agent}. Reply with JSON only."),
             item: key.clone(),
             rubric: "Good work.".into(),
+            estimate: Default::default(),
         };
         let hits = h.server.hits();
         let result = crate::replay::replay(h.agent.llm.as_ref(), &h.store, &req).await.unwrap();
@@ -754,6 +755,7 @@ async fn logged_turns_replay_through_every_agent_and_ratings_are_kept() {
         system: "x".into(),
         item: item.into(),
         rubric: "r".into(),
+        estimate: Default::default(),
     };
     let ev = crate::replay::replay(h.agent.llm.as_ref(), &h.store, &req("evaluator", &key)).await.unwrap();
     let measured = log["summary"]["overall"].as_f64().unwrap();
@@ -765,6 +767,20 @@ async fn logged_turns_replay_through_every_agent_and_ratings_are_kept() {
     let ctx = crate::replay::replay(h.agent.llm.as_ref(), &h.store, &req("context", &key)).await.unwrap();
     assert!(ctx.error.as_deref().unwrap().contains("no replay"), "{:?}", ctx.error);
     assert_eq!((gone.score, ctx.score), (0.0, 0.0));
+
+    // A run whose budget is spent starts no replay: the result says so, no model call.
+    let spent = catalyst_shared::optimize::Spend { calls: 10, ..Default::default() };
+    let ledger = catalyst_shared::optimize::Ledger { max_calls: 10, max_tokens: 1_000_000, spent };
+    catalyst_shared::optimize::open_ledger(&h.store, "r4", &ledger).await.unwrap();
+    let mut broke = req("synthesis", &key);
+    broke.run = "r4".into();
+    broke.estimate = catalyst_shared::optimize::Spend { calls: 3, input_tokens: 800, output_tokens: 0 };
+    let hits = h.server.hits();
+    crate::replay::handle(h.agent.llm.as_ref(), &h.store, &broke).await.unwrap();
+    assert_eq!(h.server.hits(), hits);
+    let stored: catalyst_shared::optimize::ReplayResult =
+        h.store.get(catalyst_shared::optimize::RUNS, &broke.result_key()).await.unwrap().unwrap().parse().unwrap();
+    assert!(stored.error.as_deref().unwrap().starts_with("budget_exhausted"), "{stored:?}");
 }
 
 /// A promoted canary serves new interviews in its share (here all of them); the

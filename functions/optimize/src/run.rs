@@ -152,6 +152,9 @@ pub struct Task {
     pub canary_version: Option<u32>,
     pub items: Vec<String>,
     pub variants: Vec<Variant>,
+    /// What one replay may cost: its worst-case calls and estimated tokens.
+    #[serde(default)]
+    pub estimate: Spend,
     /// Why the agent is left out of this run, when it is.
     pub skipped: Option<String>,
     pub outcome: Option<Outcome>,
@@ -497,6 +500,7 @@ async fn plan(ports: &Ports, run: &mut Run) -> Result<()> {
             canary_version: None,
             items: Vec::new(),
             variants: Vec::new(),
+            estimate: Spend::default(),
             skipped: None,
             outcome: None,
         };
@@ -592,12 +596,15 @@ async fn plan(ports: &Ports, run: &mut Run) -> Result<()> {
         let mut seen = std::collections::HashSet::new();
         task.variants.retain(|v| !v.system.trim().is_empty() && seen.insert(v.system.trim().to_string()));
 
-        // Fit the inputs to the budget: a replay is the agent's call and the judge's.
+        // Fit the inputs to the budget: a replay is the agent's call and the judge's,
+        // each about the size of the logged call, plus the longest variant's prompt.
         let per_replay_tokens = {
             let known: Vec<u64> = items.iter().filter_map(|i| i.tokens).collect();
             let mean = if known.is_empty() { 1_000 } else { known.iter().sum::<u64>() / known.len() as u64 };
-            mean * 2 + 400
+            let longest = task.variants.iter().map(|v| v.system.len() as u64).max().unwrap_or(0);
+            mean * 2 + longest / 3 + 400
         };
+        task.estimate = Spend { calls: replay_calls, input_tokens: per_replay_tokens, output_tokens: 0 };
         let proposal_calls = if proposed { proposal_calls } else { 0 };
         let proposal_tokens = spend.tokens() - before.tokens();
         committed_calls += proposal_calls;
@@ -649,6 +656,7 @@ pub fn requests(run: &Run) -> Vec<ReplayRequest> {
                     system: v.system.clone(),
                     item: item.clone(),
                     rubric: propose::rubric(&task.agent).to_string(),
+                    estimate: task.estimate,
                 });
             }
         }
@@ -656,8 +664,15 @@ pub fn requests(run: &Run) -> Vec<ReplayRequest> {
     out
 }
 
-/// Publish the run's replays that have no result yet.
+/// Publish the run's replays that have no result yet, after opening the run's budget
+/// ledger with what planning spent.
 async fn publish(ports: &Ports, run: &Run) -> Result<()> {
+    let ledger = catalyst_shared::optimize::Ledger {
+        max_calls: run.options.max_calls,
+        max_tokens: run.options.max_tokens,
+        spent: run.proposal_spend,
+    };
+    catalyst_shared::optimize::open_ledger(&ports.store, &run.id, &ledger).await?;
     let results = gather(&ports.store, run).await?;
     let recorded: std::collections::HashSet<&String> = results.values().flat_map(BTreeMap::keys).collect();
     for req in requests(run) {
