@@ -130,6 +130,20 @@ async fn a_known_better_prompt_is_found_promoted_as_a_canary_and_then_confirmed(
     let opts = Options { window_hours: 1, ..options() };
     let second = run::start(&s.store, &s.ports.queue, "nightly", later, opts).await.unwrap();
     let run2 = drive(&s, &second.id, false).await;
+    // OPRO in the second run saw the first run's measurements: the winning prompt and
+    // the active one, each with its score (the OPRO trajectory).
+    let opro_asks: Vec<String> = s
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.system().starts_with("[catalyst optimizer opro]"))
+        .map(|r| r.user())
+        .collect();
+    assert_eq!(opro_asks.len(), 2);
+    let seen = &opro_asks[1];
+    assert!(seen.contains(&format!("--- opro of {} (score 0.95)\n{BETTER}", run.id)), "{seen}");
+    assert!(seen.contains(&format!("--- active v1 of {} (score 0.56)", run.id)), "{seen}");
+    assert!(!opro_asks[0].contains("(score 0."), "the first run had nothing measured: {}", opro_asks[0]);
     let outcome = run2.tasks[0].outcome.as_ref().unwrap();
     assert_eq!(outcome.decision, "canary_confirmed", "{run2:#?}");
     let a = active(&s.store, "synthesis").await;

@@ -462,11 +462,81 @@ async fn evaluation_sets(store: &SharedDocumentStore, run: &Run) -> Result<BTree
 }
 
 /// Earlier versions of `agent` with the scores their promotions measured.
+/// Every prompt an earlier run measured for an agent, with its mean score: OPRO's
+/// optimization trajectory (`optimize_runs/history/{agent}`), best kept.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub entries: Vec<HistoryEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub run: String,
+    pub variant: String,
+    pub system: String,
+    pub score: f64,
+    pub n: usize,
+}
+
+/// How many measured prompts an agent's history keeps (the best by score).
+const HISTORY_KEEP: usize = 20;
+
+pub fn history_key(agent: &str) -> String {
+    format!("history/{agent}")
+}
+
+/// Add what this run measured to the agent's history (once per run: a retried decision
+/// finds its entries there).
+async fn record_history(
+    store: &SharedDocumentStore,
+    agent: &str,
+    run: &str,
+    measured: Vec<HistoryEntry>,
+) -> Result<()> {
+    for _ in 0..5 {
+        let (mut h, version) = match store.get_as::<History>(RUNS, &history_key(agent)).await? {
+            Some((h, v)) => (h, Some(v)),
+            None => (History::default(), None),
+        };
+        if h.entries.iter().any(|e| e.run == run) {
+            return Ok(());
+        }
+        for m in &measured {
+            // The same text measured again: keep the newer measurement.
+            h.entries.retain(|e| e.system != m.system);
+        }
+        h.entries.extend(measured.iter().cloned());
+        h.entries.sort_by(|a, b| b.score.total_cmp(&a.score));
+        h.entries.truncate(HISTORY_KEEP);
+        let pre = version.map(Precondition::Version).unwrap_or(Precondition::Absent);
+        match store.put_as(RUNS, &history_key(agent), &h, pre).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::Conflict => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::conflict(format!("the optimize history of `{agent}` keeps changing")).with_code("history_busy"))
+}
+
+/// The prompts OPRO sees: the best measured ones with their scores, and the registry's
+/// versions (the current one included, scored if a run measured it).
 async fn trajectory(store: &SharedDocumentStore, agent: &str) -> Result<Vec<Scored>> {
+    let mut out: Vec<Scored> = Vec::new();
+    if let Some((h, _)) = store.get_as::<History>(RUNS, &history_key(agent)).await? {
+        for e in h.entries.iter().take(8) {
+            out.push(Scored {
+                label: format!("{} of {}", e.variant, e.run),
+                system: e.system.clone(),
+                score: Some(e.score),
+            });
+        }
+    }
     let page = store.query_prefix(PROMPTS, &format!("{agent}/v"), None, 50).await?;
-    let mut out = Vec::new();
     for d in &page.documents {
         let p: PromptVersion = d.parse()?;
+        if out.iter().any(|s| s.system == p.system) {
+            continue;
+        }
         out.push(Scored {
             label: format!("version {}", p.version),
             score: p.evidence.get("mean_variant").and_then(serde_json::Value::as_f64),
@@ -826,6 +896,37 @@ async fn decide(
                 None => Outcome { decision: "kept".into(), version: None, comparisons },
             }
         };
+        // What was measured joins the agent's history, which the next OPRO proposal sees.
+        let mut measured: Vec<HistoryEntry> = outcome
+            .comparisons
+            .iter()
+            .filter(|c| c.n >= opts.min_items && c.violations == 0)
+            .filter_map(|c| {
+                let v = task.variants.iter().find(|v| v.id == c.variant)?;
+                Some(HistoryEntry {
+                    run: run.id.clone(),
+                    variant: v.id.clone(),
+                    system: v.system.clone(),
+                    score: c.mean_variant,
+                    n: c.n,
+                })
+            })
+            .collect();
+        if let (Some(active), Some(c)) = (
+            task.variants.iter().find(|v| v.id == "active"),
+            outcome.comparisons.iter().find(|c| c.n >= opts.min_items),
+        ) {
+            measured.push(HistoryEntry {
+                run: run.id.clone(),
+                variant: format!("active v{}", task.active_version),
+                system: active.system.clone(),
+                score: c.mean_active,
+                n: c.n,
+            });
+        }
+        if !measured.is_empty() {
+            record_history(&ports.store, &task.agent, &run.id, measured).await?;
+        }
         summary.push(format!("{}: {}", task.agent, outcome.decision));
         task.outcome = Some(outcome);
     }
