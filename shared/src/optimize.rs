@@ -176,29 +176,33 @@ pub async fn open_ledger(store: &SharedDocumentStore, run: &str, ledger: &Ledger
     }
 }
 
-/// Read-modify-write of the ledger; `change` returns false to leave it as it is.
+/// Apply `change` to the run's ledger (every instance settles at once: many retries).
+/// `None` when the run has no ledger, else whether `change` accepted.
 async fn update_ledger(
     store: &SharedDocumentStore,
     run: &str,
-    mut change: impl FnMut(&mut Ledger) -> bool,
+    mut change: impl FnMut(&mut Ledger) -> bool + Send,
 ) -> Result<Option<bool>> {
-    // Many instances settle at once: retry a lost race with a growing pause.
-    for attempt in 0..50u64 {
-        let Some((mut ledger, version)) = store.get_as::<Ledger>(RUNS, &ledger_key(run)).await? else {
-            return Ok(None);
-        };
-        if !change(&mut ledger) {
-            return Ok(Some(false));
-        }
-        match store.put_as(RUNS, &ledger_key(run), &ledger, Precondition::Version(version)).await {
-            Ok(_) => return Ok(Some(true)),
-            Err(e) if e.kind() == ErrorKind::Conflict => {
-                tokio::time::sleep(std::time::Duration::from_millis(2 + attempt * 3)).await;
+    let mut outcome = None;
+    store
+        .update_as::<Ledger, _>(RUNS, &ledger_key(run), 50, |ledger| {
+            let Some(mut ledger) = ledger else {
+                outcome = None;
+                return Ok(None);
+            };
+            let accepted = change(&mut ledger);
+            outcome = Some(accepted);
+            Ok(accepted.then_some(ledger))
+        })
+        .await
+        .map_err(|e| {
+            if e.code() == "update_conflict" {
+                crate::Error::unavailable("the run's budget ledger is too busy; retried").with_code("ledger_busy")
+            } else {
+                e
             }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(crate::Error::unavailable("the run's budget ledger is too busy; retried").with_code("ledger_busy"))
+        })?;
+    Ok(outcome)
 }
 
 /// Reserve `want` from the run's budget; `false` when it does not fit. A run without a
@@ -271,7 +275,9 @@ pub async fn judge(llm: &dyn LanguageModel, rubric: &str, input: &str, output: &
     Ok(((score / 10.0).clamp(0.0, 1.0), Spend::of(completion.usage)))
 }
 
-fn clip_chars(s: &str, max: usize) -> String {
+/// At most `max` characters of `s`, with an ellipsis when cut.
+pub fn clip_chars(s: &str, max: usize) -> String {
+    let s = s.trim();
     if s.chars().count() <= max { s.to_string() } else { format!("{}…", s.chars().take(max).collect::<String>()) }
 }
 

@@ -64,13 +64,13 @@ pub struct Canary {
 /// Whether the interview (or other unit) `key` falls in a canary `share` for `agent`:
 /// a stable hash, so the same interview always gets the same answer on every instance.
 pub fn in_canary(key: &str, agent: &str, share: f64) -> bool {
-    // FNV-1a: tiny, stable across builds and platforms (std's hasher is neither promised).
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in key.bytes().chain([0]).chain(agent.bytes()) {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    (h % 10_000) as f64 / 10_000.0 < share
+    (stable_hash(&format!("{key}\0{agent}")) % 10_000) as f64 / 10_000.0 < share
+}
+
+/// FNV-1a of `text`: tiny, and stable across builds and platforms (std's hasher is
+/// neither promised), for choices that must come out the same on every instance.
+pub fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
 }
 
 pub fn version_key(agent: &str, version: u32) -> String {
@@ -328,22 +328,25 @@ pub async fn graduate(store: &SharedDocumentStore, agent: &str) -> Result<u32> {
     Ok(canary.version)
 }
 
-/// The version of `agent` that `source` wrote, if any.
-async fn from_source(store: &SharedDocumentStore, agent: &str, source: &str) -> Result<Option<u32>> {
+/// Every stored version of `agent`'s prompt, oldest first.
+pub async fn versions_of(store: &SharedDocumentStore, agent: &str) -> Result<Vec<PromptVersion>> {
+    let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
         let page = store.query_prefix(PROMPTS, &format!("{agent}/v"), after.as_deref(), 200).await?;
         for d in &page.documents {
-            let p: PromptVersion = d.parse()?;
-            if p.source == source {
-                return Ok(Some(p.version));
-            }
+            out.push(d.parse::<PromptVersion>()?);
         }
         match page.next {
             Some(n) => after = Some(n),
-            None => return Ok(None),
+            None => return Ok(out),
         }
     }
+}
+
+/// The version of `agent` that `source` wrote, if any.
+async fn from_source(store: &SharedDocumentStore, agent: &str, source: &str) -> Result<Option<u32>> {
+    Ok(versions_of(store, agent).await?.into_iter().find(|p| p.source == source).map(|p| p.version))
 }
 
 /// Settle `agent`'s canary `version` (an optimize run's verdict): `keep` makes it the
@@ -352,23 +355,21 @@ async fn from_source(store: &SharedDocumentStore, agent: &str, source: &str) -> 
 /// back, a newer run replaced it, a concurrent delivery settled it already), nothing
 /// changes and `false` comes back.
 pub async fn settle_canary(store: &SharedDocumentStore, agent: &str, version: u32, keep: bool) -> Result<bool> {
-    for _ in 0..3 {
-        let (mut active, pointer_version) = pointer(store, agent).await?;
-        if active.canary.as_ref().is_none_or(|c| c.version != version) {
-            return Ok(false);
-        }
-        active.canary = None;
-        if keep {
-            active.history.push(active.version);
-            active.version = version;
-        }
-        match store.put_as(PROMPTS, &active_key(agent), &active, Precondition::Version(pointer_version)).await {
-            Ok(_) => return Ok(true),
-            Err(e) if e.kind() == ErrorKind::Conflict => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(Error::conflict(format!("`{agent}`'s prompt pointer keeps changing")).with_code("registry_busy"))
+    store
+        .update_as::<Active, _>(PROMPTS, &active_key(agent), 3, |active| {
+            let Some(mut active) = active else { return Ok(None) };
+            if active.canary.as_ref().is_none_or(|c| c.version != version) {
+                return Ok(None);
+            }
+            active.canary = None;
+            if keep {
+                active.history.push(active.version);
+                active.version = version;
+            }
+            Ok(Some(active))
+        })
+        .await
+        .map_err(|e| if e.code() == "update_conflict" { e.with_code("registry_busy") } else { e })
 }
 
 async fn pointer(store: &SharedDocumentStore, agent: &str) -> Result<(Active, u64)> {

@@ -365,8 +365,9 @@ impl Engine {
         .await
         .map_err(|e| Error::internal("planning task failed").with_source(e))??;
 
-        let versions = self.prompts.current().await.versions_for(&id);
-        let chosen = self.prompts.current().await.for_versions(&self.store, &versions).await?;
+        let current = self.prompts.current().await;
+        let versions = current.versions_for(&id);
+        let chosen = current.for_versions(&self.store, &versions).await?;
         let prompt = chosen.get(prompts::CONTEXT);
         let call = context::adapt(self.llm.as_ref(), prompt, &mut profile, &mut plan, persona.as_deref()).await?;
         let now = now();
@@ -894,22 +895,19 @@ impl Engine {
                 Error::not_found(format!("interview `{id}` has no turn {n}")).with_code("turn_not_found")
             })?;
         let key = turn_log_key(&turn.created_at, uid, id, n);
-        // Read-modify-write on the log entry; a concurrent writer makes us read again.
-        for _ in 0..3 {
-            let Some(doc) = self.store.get(TURNS, &key).await? else {
-                return Err(Error::unavailable("the turn's log entry is not written yet; try again")
-                    .with_code("turn_log_missing"));
-            };
-            let mut value = doc.value;
-            value["rating"] = serde_json::json!(rating.rating);
-            value["rating_comment"] = serde_json::json!(rating.comment);
-            match self.store.put(TURNS, &key, value, Precondition::Version(doc.version), None).await {
-                Ok(_) => return Ok(rating),
-                Err(e) if e.kind() == ErrorKind::Conflict => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::conflict("the turn log entry keeps changing; try again").with_code("turn_conflict"))
+        self.store
+            .update_as::<Value, _>(TURNS, &key, 3, |entry| {
+                let Some(mut entry) = entry else {
+                    return Err(Error::unavailable("the turn's log entry is not written yet; try again")
+                        .with_code("turn_log_missing"));
+                };
+                entry["rating"] = serde_json::json!(rating.rating);
+                entry["rating_comment"] = serde_json::json!(rating.comment);
+                Ok(Some(entry))
+            })
+            .await
+            .map_err(|e| if e.code() == "update_conflict" { e.with_code("turn_conflict") } else { e })?;
+        Ok(rating)
     }
 
     /// The final report; written once (a second request returns it). Ends the interview.

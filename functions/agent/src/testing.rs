@@ -107,16 +107,7 @@ pub async fn scripted_llm(
     script: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
 ) -> (ScriptedOpenAi, Arc<dyn LanguageModel>) {
     let server = ScriptedOpenAi::start(script).await;
-    let url = server.url.clone();
-    let config = catalyst_shared::llm::LlmConfig::from_lookup("/nonexistent".into(), |k| match k {
-        "LLM_URL" => Some(url.clone()),
-        "LLM_PROVIDER" => Some("openai".into()),
-        "LLM_MODEL" => Some("scripted-model".into()),
-        "LLM_MAX_RETRIES" => Some("1".into()),
-        _ => None,
-    })
-    .expect("scripted LLM config");
-    let llm = catalyst_shared::llm::from_config(&config).await.expect("scripted LLM client");
+    let llm = server.client(1).await;
     (server, llm)
 }
 

@@ -5,7 +5,7 @@
 
 use catalyst_shared::Result;
 use catalyst_shared::llm::{LanguageModel, Message, Request, complete_json};
-use catalyst_shared::optimize::Spend;
+use catalyst_shared::optimize::{Spend, clip_chars as clip};
 use serde_json::json;
 
 /// One logged turn as the evaluation set holds it.
@@ -86,11 +86,6 @@ fn schema() -> serde_json::Value {
         "required": ["instructions"],
         "additionalProperties": false
     })
-}
-
-fn clip(s: &str, max: usize) -> String {
-    let s = s.trim();
-    if s.chars().count() <= max { s.to_string() } else { format!("{}…", s.chars().take(max).collect::<String>()) }
 }
 
 /// Candidates' words on their way into a prompt lose what identifies them: e-mail

@@ -239,9 +239,9 @@ fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// A seed that is the same for the same run on every instance.
 fn seed(text: &str) -> u64 {
-    // FNV-1a: a stable seed per run (std's hasher is not promised stable).
-    text.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    prompts::stable_hash(text)
 }
 
 /// Start a run (idempotent per `trigger@time`): a schedule delivered twice starts one
@@ -379,11 +379,11 @@ pub async fn advance(ports: &Ports, msg: &Advance) -> Result<()> {
             save(&ports.store, &mut run, version).await?;
         }
         Stage::Replaying => {
+            let results = gather(&ports.store, &run).await?;
             if !run.published {
-                publish(ports, &run).await?;
+                publish(ports, &run, &results).await?;
                 run.published = true;
             }
-            let results = gather(&ports.store, &run).await?;
             let done: usize = results.values().map(BTreeMap::len).sum();
             run.spend = run.proposal_spend;
             for r in results.values().flat_map(BTreeMap::values) {
@@ -493,29 +493,24 @@ async fn record_history(
     run: &str,
     measured: Vec<HistoryEntry>,
 ) -> Result<()> {
-    for _ in 0..5 {
-        let (mut h, version) = match store.get_as::<History>(RUNS, &history_key(agent)).await? {
-            Some((h, v)) => (h, Some(v)),
-            None => (History::default(), None),
-        };
-        if h.entries.iter().any(|e| e.run == run) {
-            return Ok(());
-        }
-        for m in &measured {
-            // The same text measured again: keep the newer measurement.
-            h.entries.retain(|e| e.system != m.system);
-        }
-        h.entries.extend(measured.iter().cloned());
-        h.entries.sort_by(|a, b| b.score.total_cmp(&a.score));
-        h.entries.truncate(HISTORY_KEEP);
-        let pre = version.map(Precondition::Version).unwrap_or(Precondition::Absent);
-        match store.put_as(RUNS, &history_key(agent), &h, pre).await {
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::Conflict => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(Error::conflict(format!("the optimize history of `{agent}` keeps changing")).with_code("history_busy"))
+    store
+        .update_as::<History, _>(RUNS, &history_key(agent), 5, |h| {
+            let mut h = h.unwrap_or_default();
+            if h.entries.iter().any(|e| e.run == run) {
+                return Ok(None);
+            }
+            for m in &measured {
+                // The same text measured again: keep the newer measurement.
+                h.entries.retain(|e| e.system != m.system);
+            }
+            h.entries.extend(measured.iter().cloned());
+            h.entries.sort_by(|a, b| b.score.total_cmp(&a.score));
+            h.entries.truncate(HISTORY_KEEP);
+            Ok(Some(h))
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| if e.code() == "update_conflict" { e.with_code("history_busy") } else { e })
 }
 
 /// The prompts OPRO sees: the best measured ones with their scores, and the registry's
@@ -531,9 +526,7 @@ async fn trajectory(store: &SharedDocumentStore, agent: &str) -> Result<Vec<Scor
             });
         }
     }
-    let page = store.query_prefix(PROMPTS, &format!("{agent}/v"), None, 50).await?;
-    for d in &page.documents {
-        let p: PromptVersion = d.parse()?;
+    for p in prompts::versions_of(store, agent).await? {
         if out.iter().any(|s| s.system == p.system) {
             continue;
         }
@@ -734,16 +727,15 @@ pub fn requests(run: &Run) -> Vec<ReplayRequest> {
     out
 }
 
-/// Publish the run's replays that have no result yet, after opening the run's budget
-/// ledger with what planning spent.
-async fn publish(ports: &Ports, run: &Run) -> Result<()> {
+/// Publish the run's replays that have no result in `results` yet, after opening the
+/// run's budget ledger with what planning spent.
+async fn publish(ports: &Ports, run: &Run, results: &BTreeMap<String, BTreeMap<String, ReplayResult>>) -> Result<()> {
     let ledger = catalyst_shared::optimize::Ledger {
         max_calls: run.options.max_calls,
         max_tokens: run.options.max_tokens,
         spent: run.proposal_spend,
     };
     catalyst_shared::optimize::open_ledger(&ports.store, &run.id, &ledger).await?;
-    let results = gather(&ports.store, run).await?;
     let recorded: std::collections::HashSet<&String> = results.values().flat_map(BTreeMap::keys).collect();
     for req in requests(run) {
         if recorded.contains(&req.result_key()) {

@@ -25,16 +25,7 @@ async fn harness() -> Harness {
     let store: SharedDocumentStore = Arc::new(SqliteDocumentStore::open(dir.path().join("s.db")).unwrap());
     let queue = Arc::new(SqliteQueue::open(dir.path().join("q.db"), QueuePolicy::default()).unwrap());
     let server = ScriptedOpenAi::start(|_| Reply::Status(500)).await;
-    let url = server.url.clone();
-    let config = catalyst_shared::llm::LlmConfig::from_lookup("/nonexistent".into(), |k| match k {
-        "LLM_URL" => Some(url.clone()),
-        "LLM_PROVIDER" => Some("openai".into()),
-        "LLM_MODEL" => Some("scripted".into()),
-        "LLM_MAX_RETRIES" => Some("0".into()),
-        _ => None,
-    })
-    .unwrap();
-    let llm = catalyst_shared::llm::from_config(&config).await.unwrap();
+    let llm = server.client(0).await;
     catalyst_shared::prompts::Prompts::load(&store, &[("synthesis", "Be warm."), ("story", "Extract the story.")])
         .await
         .unwrap();

@@ -102,6 +102,33 @@ pub trait DocumentStoreExt: DocumentStore {
             serde_json::to_value(value).map_err(|e| Error::internal("document does not serialize").with_source(e))?;
         self.put(collection, key, value, condition, None).await
     }
+
+    /// Read-modify-write with optimistic concurrency. `change` gets the current value
+    /// (`None` when absent) and returns the value to write, or `None` to leave it as it
+    /// is; a write that loses a race reads again, up to `attempts` times with a growing
+    /// pause. Returns whether it wrote; an error from `change` is returned as it is.
+    async fn update_as<T, F>(&self, collection: &str, key: &str, attempts: u32, mut change: F) -> Result<bool>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync,
+        F: FnMut(Option<T>) -> Result<Option<T>> + Send,
+    {
+        for attempt in 0..attempts.max(1) {
+            let (current, version) = match self.get_as::<T>(collection, key).await? {
+                Some((v, version)) => (Some(v), Some(version)),
+                None => (None, None),
+            };
+            let Some(next) = change(current)? else { return Ok(false) };
+            let condition = version.map(Precondition::Version).unwrap_or(Precondition::Absent);
+            match self.put_as(collection, key, &next, condition).await {
+                Ok(_) => return Ok(true),
+                Err(e) if e.kind() == crate::ErrorKind::Conflict => {
+                    tokio::time::sleep(std::time::Duration::from_millis(2 + attempt as u64 * 3)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::conflict(format!("`{collection}/{key}` keeps changing; try again")).with_code("update_conflict"))
+    }
 }
 
 impl<S: DocumentStore + ?Sized> DocumentStoreExt for S {}

@@ -162,3 +162,21 @@ fn respond(reply: Reply, streamed: bool, model: &str, prompt_tokens: u32) -> Res
     out.push_str("data: [DONE]\n\n");
     Response::builder().header("content-type", "text/event-stream").body(Body::from(out)).expect("valid response")
 }
+
+#[cfg(feature = "llm")]
+impl ScriptedOpenAi {
+    /// An LLM client for this server, built from `LLM_*` configuration the way a function
+    /// builds its own (`max_retries` on 5xx and connection errors).
+    pub async fn client(&self, max_retries: u32) -> Arc<dyn crate::llm::LanguageModel> {
+        let url = self.url.clone();
+        let config = crate::llm::LlmConfig::from_lookup("/nonexistent".into(), |k| match k {
+            "LLM_URL" => Some(url.clone()),
+            "LLM_PROVIDER" => Some("openai".into()),
+            "LLM_MODEL" => Some("scripted-model".into()),
+            "LLM_MAX_RETRIES" => Some(max_retries.to_string()),
+            _ => None,
+        })
+        .expect("scripted LLM config");
+        crate::llm::from_config(&config).await.expect("scripted LLM client")
+    }
+}
