@@ -74,6 +74,11 @@ pub struct Config {
     pub otlp_endpoint: Option<String>,
     /// Largest request body accepted by any route (`CATALYST_MAX_BODY_BYTES`, default 16 MiB).
     pub max_body_bytes: usize,
+    /// Browser origins allowed to call the routes (`CORS_ALLOWED_ORIGINS`, comma-separated
+    /// `scheme://host[:port]`, or `*`). Empty: no CORS headers, preflights are not answered.
+    /// Set where no gateway answers CORS itself (Cloud Run behind Google's API Gateway);
+    /// AWS's HTTP API answers it from its own configuration.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 pub const DEFAULT_FIREBASE_CERTS_URL: &str =
@@ -156,6 +161,11 @@ impl Config {
             })?,
         };
 
+        let cors_allowed_origins = match get("CORS_ALLOWED_ORIGINS") {
+            None => Vec::new(),
+            Some(v) => parse_origins(&v).map_err(|m| ConfigError::new("CORS_ALLOWED_ORIGINS", m))?,
+        };
+
         Ok(Config {
             platform,
             deployed_name,
@@ -172,12 +182,41 @@ impl Config {
             log_filter,
             otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT"),
             max_body_bytes,
+            cors_allowed_origins,
         })
     }
 }
 
 fn absolute(p: &std::path::Path) -> Result<PathBuf, String> {
     std::path::absolute(p).map_err(|e| format!("cannot resolve `{}`: {e}", p.display()))
+}
+
+/// Origins as browsers send them: a scheme, a host and maybe a port, nothing else; or `*`
+/// alone (fine for bearer-token APIs: browsers never attach credentials to `*`).
+fn parse_origins(value: &str) -> Result<Vec<String>, String> {
+    let origins: Vec<&str> = value.split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
+    if origins.contains(&"*") {
+        return if origins.len() == 1 {
+            Ok(vec!["*".into()])
+        } else {
+            Err("`*` cannot be combined with origins".into())
+        };
+    }
+    origins
+        .into_iter()
+        .map(|o| {
+            let url = Url::parse(o).map_err(|_| format!("`{o}` is not an origin such as https://app.example.com"))?;
+            let origin = url.origin().ascii_serialization();
+            // `Url` gives a bare origin the path `/`; anything more is not an origin.
+            let extra = url.path() != "/" || url.query().is_some() || url.fragment().is_some();
+            if !matches!(url.scheme(), "http" | "https") || extra || !url.username().is_empty() {
+                return Err(format!(
+                    "`{o}` is not an origin such as https://app.example.com (scheme, host, port only)"
+                ));
+            }
+            Ok(origin)
+        })
+        .collect()
 }
 
 fn parse_url(var: &'static str, value: Option<String>, schemes: &[&str]) -> Result<Option<Url>, ConfigError> {
@@ -200,6 +239,32 @@ mod tests {
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn cors_origins_are_origins() {
+        assert!(cfg(&[]).unwrap().cors_allowed_origins.is_empty());
+        let c = cfg(&[(
+            "CORS_ALLOWED_ORIGINS",
+            " https://app.example.com, http://localhost:5173/ ,https://A.example.com:443",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.cors_allowed_origins,
+            ["https://app.example.com", "http://localhost:5173", "https://a.example.com"]
+        );
+        assert_eq!(cfg(&[("CORS_ALLOWED_ORIGINS", "*")]).unwrap().cors_allowed_origins, ["*"]);
+        for bad in [
+            "*,https://a.example.com",
+            "https://a.example.com/app",
+            "ftp://a.example.com",
+            "a.example.com",
+            "https://u:p@a.example.com",
+            "https://a.example.com?x=1",
+        ] {
+            let e = cfg(&[("CORS_ALLOWED_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(e.var, "CORS_ALLOWED_ORIGINS", "{bad}");
+        }
     }
 
     #[test]

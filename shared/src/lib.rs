@@ -26,6 +26,7 @@ pub mod otel;
 pub mod prompts;
 pub mod queue;
 pub mod runtime;
+pub mod secrets;
 #[cfg(feature = "local")]
 mod sqlite;
 pub mod store;

@@ -34,7 +34,7 @@ locals {
       contains(f.reads, "models/") ? local.model_env : {},
       contains(f.secrets, "llm") ? local.llm_env : {},
       # `<NAME>_API_KEY_SECRET` names the secret to read at cold start (LLM_API_KEY_SECRET for `llm`).
-      { for s in f.secrets : "${upper(s)}_API_KEY_SECRET" => aws_secretsmanager_secret.this[s].arn },
+      { for s in f.secrets : "${upper(s)}_API_KEY_SECRET" => aws_secretsmanager_secret.this[s].arn if s != "llm" || var.llm_api_key_in_secret },
     )
   }
 }

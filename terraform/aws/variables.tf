@@ -85,6 +85,12 @@ variable "llm_model" {
   default     = ""
 }
 
+variable "llm_api_key_in_secret" {
+  description = "Functions read the hosted LLM's API key from the `llm` secret at cold start (LLM_API_KEY_SECRET). Set false for an endpoint that takes no key."
+  type        = bool
+  default     = true
+}
+
 variable "secret_values" {
   description = "Initial values of the manifest's secrets, by name (e.g. { llm = \"sk-...\" }). Leave out to set them outside Terraform (they then stay out of the state)."
   type        = map(string)

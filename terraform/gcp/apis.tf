@@ -1,7 +1,7 @@
 # The services the stack uses, so a fresh project works on the first apply. Left enabled
 # on destroy: other workloads in the project may depend on them.
 resource "google_project_service" "this" {
-  for_each = toset([
+  for_each = toset(concat(local.llm_on_vertex ? ["aiplatform.googleapis.com"] : [], [
     "apigateway.googleapis.com",
     "artifactregistry.googleapis.com",
     "cloudscheduler.googleapis.com",
@@ -13,7 +13,7 @@ resource "google_project_service" "this" {
     "servicecontrol.googleapis.com",
     "servicemanagement.googleapis.com",
     "storage.googleapis.com",
-  ])
+  ]))
   project            = var.project
   service            = each.key
   disable_on_destroy = false

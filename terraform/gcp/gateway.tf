@@ -25,13 +25,31 @@ locals {
     }
   }
 
+  # CORS preflights carry no credentials, so each path gets an OPTIONS operation without
+  # security, sent to the service of the path's first route, which answers it
+  # (CORS_ALLOWED_ORIGINS, services.tf). Without it the gateway refuses every preflight.
+  preflight_paths = {
+    for path in distinct([for r in values(local.routes) : r.path]) : path => {
+      options = {
+        operationId = "preflight_${join("_", regexall("[a-z0-9]+", lower(path)))}"
+        parameters  = [for m in regexall("\\{([^}]+)\\}", path) : { name = m[0], in = "path", required = true, type = "string" }]
+        responses   = { default = { description = "CORS preflight" } }
+        "x-google-backend" = {
+          address          = module.service[[for r in values(local.routes) : r.function if r.path == path][0]].uri
+          path_translation = "APPEND_PATH_TO_ADDRESS"
+          jwt_audience     = module.service[[for r in values(local.routes) : r.function if r.path == path][0]].uri
+        }
+      }
+    } if length(var.cors_allowed_origins) > 0
+  }
+
   openapi = merge(
     {
       swagger  = "2.0"
       info     = { title = "${var.name_prefix} API", version = "1.0.0" }
       schemes  = ["https"]
       produces = ["application/json"]
-      paths    = local.openapi_paths
+      paths    = { for path, ops in local.openapi_paths : path => merge(ops, try(local.preflight_paths[path], {})) }
     },
     {
       for k, v in {

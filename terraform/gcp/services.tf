@@ -26,13 +26,18 @@ locals {
     var.llm_model == "" ? {} : { LLM_MODEL = var.llm_model },
   )
 
+  llm_on_vertex = !var.llm_api_key_in_secret && strcontains(var.llm_url, "aiplatform.googleapis.com")
+
   function_env = {
     for fn, f in local.functions : fn => merge(
       local.common_env,
       contains(f.reads, "models/") ? local.model_env : {},
       contains(f.secrets, "llm") ? local.llm_env : {},
+      # Google's API Gateway answers no CORS preflight itself: it passes them on (see
+      # gateway.tf) and the service answers for these origins.
+      length(f.routes) > 0 && length(var.cors_allowed_origins) > 0 ? { CORS_ALLOWED_ORIGINS = join(",", var.cors_allowed_origins) } : {},
       # `<NAME>_API_KEY_SECRET` names the secret to read at cold start (LLM_API_KEY_SECRET for `llm`).
-      { for s in f.secrets : "${upper(s)}_API_KEY_SECRET" => google_secret_manager_secret.this[s].id },
+      { for s in f.secrets : "${upper(s)}_API_KEY_SECRET" => google_secret_manager_secret.this[s].id if s != "llm" || var.llm_api_key_in_secret },
     )
   }
 
@@ -162,6 +167,15 @@ resource "google_secret_manager_secret_iam_member" "access" {
   secret_id = google_secret_manager_secret.this[each.value.secret].id
   role      = "roles/secretmanager.secretAccessor"
   member    = module.service[each.value.function].member
+}
+
+# Vertex AI without a key: the LLM functions call it with their own service accounts.
+resource "google_project_iam_member" "vertex" {
+  for_each = { for fn, f in local.functions : fn => f if contains(f.secrets, "llm") && local.llm_on_vertex }
+
+  project = var.project
+  role    = "roles/aiplatform.user"
+  member  = module.service[each.key].member
 }
 
 resource "google_artifact_registry_repository" "images" {

@@ -68,7 +68,7 @@ variable "firestore_location" {
 }
 
 variable "cors_allowed_origins" {
-  description = "Browser origins allowed to upload to the bucket with signed URLs."
+  description = "Browser origins allowed to call the API (services answer CORS preflights, which the gateway passes on) and to upload to the bucket with signed URLs."
   type        = list(string)
   default     = ["http://localhost:3000"]
 }
@@ -100,6 +100,12 @@ variable "llm_model" {
   description = "Model name sent to llm_url (LLM_MODEL)."
   type        = string
   default     = ""
+}
+
+variable "llm_api_key_in_secret" {
+  description = "Functions read the hosted LLM's API key from the `llm` secret at cold start (LLM_API_KEY_SECRET). Set false for an endpoint that takes no key. On Google Cloud, false with a Vertex AI llm_url authenticates with the services' own service accounts (roles/aiplatform.user)."
+  type        = bool
+  default     = true
 }
 
 variable "secret_values" {

@@ -50,6 +50,60 @@ async fn authentication_is_required_by_default() {
 }
 
 #[tokio::test]
+async fn cors_preflights_are_answered_for_configured_origins_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = local_env(dir.path());
+    env.insert("CORS_ALLOWED_ORIGINS".into(), "https://app.example.com".into());
+    let p = Proc::start_http(&bin("auth"), &[], env, dir.path()).await;
+    let client = catalyst_e2e::client();
+    let preflight = |origin: &'static str| {
+        client
+            .request(reqwest::Method::OPTIONS, p.url("/v1/auth/api-keys"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type, idempotency-key")
+            .send()
+    };
+    // A preflight carries no credentials: it is answered before authentication.
+    let r = preflight("https://app.example.com").await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example.com");
+    let methods = r.headers()["access-control-allow-methods"].to_str().unwrap().to_string();
+    assert!(methods.contains("POST") && methods.contains("DELETE"), "{methods}");
+    let headers = r.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+    assert!(headers.contains("authorization") && headers.contains("idempotency-key"), "{headers}");
+    // Another origin gets no permission to read anything.
+    let r = preflight("https://evil.example.net").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    // A real request from the allowed origin still needs credentials, and the browser may
+    // read the error (and the request id) to show it.
+    let r = client.get(p.url("/v1/auth/whoami")).header("origin", "https://app.example.com").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example.com");
+    assert!(r.headers()["access-control-expose-headers"].to_str().unwrap().contains("x-request-id"));
+}
+
+#[tokio::test]
+async fn cors_is_off_unless_configured_and_bad_origins_stop_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proc::start_http(&bin("auth"), &[], local_env(dir.path()), dir.path()).await;
+    let r = catalyst_e2e::client()
+        .get(p.url("/v1/auth/whoami"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+
+    let mut env = local_env(dir.path());
+    env.insert("CORS_ALLOWED_ORIGINS".into(), "https://app.example.com/path".into());
+    let mut p = Proc::start(&bin("auth"), &[], &env, dir.path());
+    assert!(!p.wait_exit(Duration::from_secs(10)).await.success());
+    assert!(p.output().contains("CORS_ALLOWED_ORIGINS"), "{}", p.output());
+}
+
+#[tokio::test]
 async fn auth_off_is_refused_in_the_cloud_and_bad_config_names_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     let mut env = local_env(dir.path());

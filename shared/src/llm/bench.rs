@@ -41,6 +41,7 @@ async fn bench_port_overhead() {
             url: Some(base.parse().unwrap()),
             model: "bench".into(),
             api_key: Some(ApiKey::new("sk-bench")),
+            api_key_secret: None,
             price: None,
         },
         fallbacks: vec![],

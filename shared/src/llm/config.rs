@@ -1,17 +1,24 @@
 //! `LLM_*` configuration: which providers, in which order, and how patiently.
 //!
-//! The primary provider is described by `LLM_PROVIDER`, `LLM_URL`, `LLM_MODEL` and
-//! `LLM_API_KEY` (or `LLM_API_KEY_FILE`, a path to a mounted secret such as a Cloud Run
-//! secret volume or a file written by a secrets extension). `LLM_FALLBACKS` lists further
-//! profiles by name, tried in order; profile `BACKUP` reads `LLM_BACKUP_PROVIDER`,
-//! `LLM_BACKUP_URL`, `LLM_BACKUP_MODEL`, `LLM_BACKUP_API_KEY`/`_FILE`. The name `local`
-//! alone means the embedded model. Every error names the variable to fix.
+//! The primary provider is described by `LLM_PROVIDER`, `LLM_URL`, `LLM_MODEL` and its
+//! key, given in exactly one of three ways (two of them set is an error naming both):
+//! `LLM_API_KEY` itself; `LLM_API_KEY_FILE`, a path to a mounted secret such as a Cloud
+//! Run secret volume; or `LLM_API_KEY_SECRET`, a secret in the cloud's secret manager (an
+//! AWS Secrets Manager ARN or name, or Google's `projects/P/secrets/S[/versions/V]`; see
+//! [`crate::secrets`]), which Terraform sets and which is read when the model is built at
+//! cold start. Vertex AI needs no key: without one it sends OAuth tokens from application
+//! default credentials. `LLM_FALLBACKS` lists further profiles by name, tried in order;
+//! profile `BACKUP` reads `LLM_BACKUP_PROVIDER`, `LLM_BACKUP_URL`, `LLM_BACKUP_MODEL`,
+//! `LLM_BACKUP_API_KEY`/`_FILE`/`_SECRET`. The name `local` alone means the embedded
+//! model, which needs no key (a `*_SECRET` set for it is not read). Every error names the
+//! variable to fix, and none repeats a key.
 
 use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
 
 use crate::config::ConfigError;
+use crate::secrets::SecretRef;
 
 /// Which wire protocol a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +112,11 @@ pub struct ProviderConfig {
     /// Base URL (hosted providers); for `local`, unused.
     pub url: Option<Url>,
     pub model: String,
+    /// `*_API_KEY` or the content of `*_API_KEY_FILE`.
     pub api_key: Option<ApiKey>,
+    /// `*_API_KEY_SECRET`: where the key is read from when the model is built (only when
+    /// `api_key` is `None`).
+    pub api_key_secret: Option<SecretRef>,
     /// `*_PRICE`: what a million input and output tokens cost, for the cost per call.
     pub price: Option<Price>,
 }
@@ -229,6 +240,7 @@ impl LlmConfig {
                         url: None,
                         model: "smollm2-135m".into(),
                         api_key: None,
+                        api_key_secret: None,
                         price: None,
                     });
                     continue;
@@ -271,7 +283,15 @@ fn read_profile(prefix: &str, get: &impl Fn(&str) -> Option<String>) -> Result<P
     };
     if kind == ProviderKind::Local {
         let model = get(&v("MODEL")).unwrap_or_else(|| "smollm2-135m".into());
-        return Ok(ProviderConfig { prefix: prefix.into(), kind, url: None, model, api_key: None, price: None });
+        return Ok(ProviderConfig {
+            prefix: prefix.into(),
+            kind,
+            url: None,
+            model,
+            api_key: None,
+            api_key_secret: None,
+            price: None,
+        });
     }
     let url = match url.or_else(|| kind.default_url().map(|u| Url::parse(u).expect("valid default"))) {
         Some(u) => u,
@@ -285,6 +305,27 @@ fn read_profile(prefix: &str, get: &impl Fn(&str) -> Option<String>) -> Result<P
     let model = get(&v("MODEL")).ok_or_else(|| {
         ConfigError::new(var_name(v("MODEL")), format!("provider `{}` needs a model name", kind.name()))
     })?;
+    // One source for the key: two of them set is a mistake, never a silent precedence.
+    let sources = ["API_KEY", "API_KEY_FILE", "API_KEY_SECRET"].map(|s| (v(s), get(&v(s)).is_some()));
+    let set: Vec<&String> = sources.iter().filter(|(_, is_set)| *is_set).map(|(name, _)| name).collect();
+    if set.len() > 1 {
+        let names: Vec<&str> = set.iter().map(|s| s.as_str()).collect();
+        return Err(ConfigError::new(
+            var_name(set[0].clone()),
+            format!("{} are set together; give the key one way only", names.join(" and ")),
+        ));
+    }
+    let api_key_secret = match get(&v("API_KEY_SECRET")) {
+        None => None,
+        Some(raw) => {
+            let var = var_name(v("API_KEY_SECRET"));
+            let secret = SecretRef::parse(&raw).map_err(|why| ConfigError::new(var, why))?;
+            if let Some(why) = secret.unsupported() {
+                return Err(ConfigError::new(var, why));
+            }
+            Some(secret)
+        }
+    };
     let api_key = match (get(&v("API_KEY")), get(&v("API_KEY_FILE"))) {
         (Some(k), _) => Some(ApiKey::new(k)),
         (None, Some(path)) => {
@@ -300,17 +341,29 @@ fn read_profile(prefix: &str, get: &impl Fn(&str) -> Option<String>) -> Result<P
         }
         (None, None) => None,
     };
-    if api_key.is_none() && matches!(kind, ProviderKind::Gemini | ProviderKind::Vertex | ProviderKind::Anthropic) {
+    let keyless = api_key.is_none() && api_key_secret.is_none();
+    if keyless && matches!(kind, ProviderKind::Gemini | ProviderKind::Anthropic) {
         return Err(ConfigError::new(
             var_name(v("API_KEY")),
-            format!("provider `{}` needs an API key (or set {prefix}_API_KEY_FILE)", kind.name()),
+            format!(
+                "provider `{}` needs an API key (or set {prefix}_API_KEY_FILE or {prefix}_API_KEY_SECRET)",
+                kind.name()
+            ),
+        ));
+    }
+    if keyless && kind == ProviderKind::Vertex && !cfg!(any(feature = "gcs", feature = "pubsub")) {
+        return Err(ConfigError::new(
+            var_name(v("API_KEY")),
+            "provider `vertex` without a key uses Google application default credentials, which this build lacks: \
+             build with the `gcp` feature, or set an express-mode key or access token"
+                .to_string(),
         ));
     }
     let price = match get(&v("PRICE")) {
         Some(p) => Some(Price::parse(var_name(v("PRICE")), &p)?),
         None => None,
     };
-    Ok(ProviderConfig { prefix: prefix.into(), kind, url: Some(url), model, api_key, price })
+    Ok(ProviderConfig { prefix: prefix.into(), kind, url: Some(url), model, api_key, api_key_secret, price })
 }
 
 #[cfg(test)]
@@ -391,6 +444,85 @@ mod tests {
 
         let c = cfg(&[("LLM_PROVIDER", "openai"), ("LLM_MODEL", "m"), ("LLM_API_KEY", "sk-very-secret")]).unwrap();
         assert!(!format!("{c:?}").contains("sk-very-secret"));
+    }
+
+    #[test]
+    fn key_secrets_are_parsed_and_one_key_source_only() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:catalyst/llm-AbCdEf";
+        let c = cfg(&[("LLM_PROVIDER", "anthropic"), ("LLM_MODEL", "m"), ("LLM_API_KEY_SECRET", arn)]);
+        if cfg!(feature = "secretsmanager") {
+            let p = c.unwrap().primary;
+            assert!(p.api_key.is_none());
+            assert_eq!(
+                p.api_key_secret,
+                Some(SecretRef::Aws { id: arn.into(), region: Some("eu-west-1".into()) }),
+                "the key itself is read when the model is built"
+            );
+        } else {
+            let e = c.unwrap_err();
+            assert_eq!(e.var, "LLM_API_KEY_SECRET");
+            assert!(e.message.contains("`aws` feature"), "{}", e.message);
+        }
+
+        let c = cfg(&[
+            ("LLM_PROVIDER", "openai"),
+            ("LLM_MODEL", "m"),
+            ("LLM_FALLBACKS", "backup"),
+            ("LLM_BACKUP_PROVIDER", "gemini"),
+            ("LLM_BACKUP_MODEL", "g"),
+            ("LLM_BACKUP_API_KEY_SECRET", "projects/my-proj/secrets/catalyst-llm"),
+        ]);
+        if cfg!(any(feature = "gcs", feature = "pubsub")) {
+            let c = c.unwrap();
+            assert!(c.primary.api_key_secret.is_none());
+            let name = "projects/my-proj/secrets/catalyst-llm/versions/latest";
+            assert_eq!(c.fallbacks[0].api_key_secret, Some(SecretRef::Gcp { name: name.into() }));
+        } else {
+            let e = c.unwrap_err();
+            assert_eq!(e.var, "LLM_BACKUP_API_KEY_SECRET");
+            assert!(e.message.contains("`gcp` feature"), "{}", e.message);
+        }
+
+        // Two sources at once are refused, naming both and repeating neither.
+        let base = [("LLM_PROVIDER", "gemini"), ("LLM_MODEL", "m")];
+        let with = |extra: &[(&'static str, &'static str)]| cfg(&[&base[..], extra].concat()).unwrap_err();
+        let e = with(&[("LLM_API_KEY", "sk-SECRET-1"), ("LLM_API_KEY_SECRET", "catalyst/llm")]);
+        assert_eq!(e.var, "LLM_API_KEY");
+        assert!(e.message.contains("LLM_API_KEY and LLM_API_KEY_SECRET"), "{}", e.message);
+        let e = with(&[("LLM_API_KEY_FILE", "/run/secrets/k"), ("LLM_API_KEY_SECRET", "catalyst/llm")]);
+        assert_eq!(e.var, "LLM_API_KEY_FILE");
+        let e = with(&[("LLM_API_KEY", "sk-SECRET-1"), ("LLM_API_KEY_FILE", "/run/secrets/k")]);
+        assert!(e.message.contains("LLM_API_KEY and LLM_API_KEY_FILE") && !e.message.contains("SECRET-1"));
+
+        // A key pasted where the secret's name belongs, and names that are neither form.
+        for bad in ["sk-proj-SECRET-2", "projects/p/secrets/", "arn:aws:ssm:eu-west-1:1:parameter/SECRET-3"] {
+            let e = with(&[("LLM_API_KEY_SECRET", bad)]);
+            assert_eq!(e.var, "LLM_API_KEY_SECRET", "{bad}");
+            assert!(!e.message.contains("SECRET-"), "{}", e.message);
+        }
+        let e = with(&[]);
+        assert!(e.message.contains("LLM_API_KEY_SECRET"), "the error offers the secret: {}", e.message);
+
+        // Terraform sets the secret for every function that may use a hosted LLM; with
+        // the local model it is not read.
+        let c = cfg(&[("LLM_API_KEY_SECRET", "catalyst/llm")]).unwrap();
+        assert_eq!(c.primary.kind, ProviderKind::Local);
+        assert!(c.primary.api_key_secret.is_none());
+    }
+
+    #[test]
+    fn vertex_without_a_key_uses_application_default_credentials() {
+        let url = "https://europe-west1-aiplatform.googleapis.com/v1/projects/p/locations/europe-west1/publishers/google/models";
+        let c = cfg(&[("LLM_URL", url), ("LLM_MODEL", "gemini-2.0-flash")]);
+        if cfg!(any(feature = "gcs", feature = "pubsub")) {
+            let p = c.unwrap().primary;
+            assert_eq!(p.kind, ProviderKind::Vertex);
+            assert!(p.api_key.is_none() && p.api_key_secret.is_none());
+        } else {
+            let e = c.unwrap_err();
+            assert_eq!(e.var, "LLM_API_KEY");
+            assert!(e.message.contains("`gcp` feature"), "{}", e.message);
+        }
     }
 
     #[test]

@@ -5,8 +5,11 @@
 //! [`from_config`] builds what `LLM_*` variables describe: the primary provider and a
 //! fallback chain ([`Chain`]) with per-call and per-chunk timeouts, retries with jittered
 //! backoff honouring `Retry-After`, and token usage recorded as tracing span fields.
-//! Prompts and completions hold resumes, so nothing here logs them; API keys are kept in
-//! [`ApiKey`], whose `Debug` is redacted, and never enter an error message.
+//! Prompts and completions hold resumes, so nothing here logs them; API keys come from
+//! the environment, a mounted file or the cloud's secret manager (`*_API_KEY_SECRET`, read
+//! once when the model is built; see [`crate::secrets`]), are kept in [`ApiKey`], whose
+//! `Debug` is redacted, and never enter an error message. Vertex AI without a key uses
+//! OAuth tokens from application default credentials, refreshed before they expire.
 //!
 //! Structured output ([`complete_json`]) asks the provider for JSON against a schema,
 //! validates it, repairs common damage (code fences, surrounding prose) or retries once,
@@ -19,6 +22,8 @@ pub mod config;
 mod http;
 pub mod providers;
 pub mod schema;
+#[cfg(test)]
+mod secret_tests;
 mod structured;
 #[cfg(test)]
 mod tests;

@@ -15,22 +15,22 @@ use super::*;
 use crate::error::ErrorKind;
 
 #[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    query: Option<String>,
-    headers: ::http::HeaderMap,
-    body: Value,
+pub(super) struct Seen {
+    pub(super) path: String,
+    pub(super) query: Option<String>,
+    pub(super) headers: ::http::HeaderMap,
+    pub(super) body: Value,
 }
 
 type Script = Arc<dyn Fn(usize, &Seen) -> Response + Send + Sync>;
 
-struct Server {
-    base: String,
+pub(super) struct Server {
+    pub(super) base: String,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Server {
-    async fn start(script: impl Fn(usize, &Seen) -> Response + Send + Sync + 'static) -> Server {
+    pub(super) async fn start(script: impl Fn(usize, &Seen) -> Response + Send + Sync + 'static) -> Server {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let hits = Arc::new(AtomicUsize::new(0));
         let script: Script = Arc::new(script);
@@ -54,15 +54,15 @@ impl Server {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Server { base: format!("http://{addr}"), seen }
     }
-    fn hits(&self) -> usize {
+    pub(super) fn hits(&self) -> usize {
         self.seen.lock().unwrap().len()
     }
-    fn request(&self, i: usize) -> Seen {
+    pub(super) fn request(&self, i: usize) -> Seen {
         self.seen.lock().unwrap()[i].clone()
     }
 }
 
-fn json_response(status: u16, v: Value) -> Response {
+pub(super) fn json_response(status: u16, v: Value) -> Response {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
@@ -71,7 +71,7 @@ fn json_response(status: u16, v: Value) -> Response {
 }
 
 /// An SSE body: each `(delay, chunk)` is written after `delay`; the body then ends.
-fn sse(chunks: Vec<(u64, String)>) -> Response {
+pub(super) fn sse(chunks: Vec<(u64, String)>) -> Response {
     let s = futures::stream::iter(chunks).then(|(delay, chunk)| async move {
         tokio::time::sleep(Duration::from_millis(delay)).await;
         Ok::<_, std::io::Error>(Bytes::from(chunk))
@@ -79,11 +79,11 @@ fn sse(chunks: Vec<(u64, String)>) -> Response {
     Response::builder().header("content-type", "text/event-stream").body(Body::from_stream(s)).unwrap()
 }
 
-fn data(v: Value) -> String {
+pub(super) fn data(v: Value) -> String {
     format!("data: {v}\n\n")
 }
 
-fn policy() -> Policy {
+pub(super) fn policy() -> Policy {
     Policy {
         call_timeout: Duration::from_secs(3),
         chunk_timeout: Duration::from_millis(400),
@@ -100,6 +100,7 @@ fn provider(kind: ProviderKind, url: &str, model: &str, key: &str) -> ProviderCo
         url: Some(url.parse().unwrap()),
         model: model.into(),
         api_key: Some(ApiKey::new(key)),
+        api_key_secret: None,
         price: Some(super::Price { input_per_mtok: 1.0, output_per_mtok: 2.0 }),
     }
 }
@@ -117,7 +118,7 @@ async fn model(providers: Vec<ProviderConfig>, policy: Policy) -> Arc<dyn Langua
     from_config(&config).await.unwrap()
 }
 
-fn request() -> Request {
+pub(super) fn request() -> Request {
     Request::new(vec![
         Message::user("Tell me about a time you led a team."),
         Message::assistant("Sure."),
@@ -128,7 +129,7 @@ fn request() -> Request {
     .temperature(0.2)
 }
 
-fn openai_answer(text: &str) -> Value {
+pub(super) fn openai_answer(text: &str) -> Value {
     json!({
         "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-test-0613",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
@@ -434,7 +435,7 @@ async fn structured_output_repairs_retries_and_fails_typed() {
 
 // ---------------------------------------------------------------- Gemini
 
-fn gemini_answer(text: &str, finish: &str) -> Value {
+pub(super) fn gemini_answer(text: &str, finish: &str) -> Value {
     json!({
         "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": finish, "index": 0}],
         "usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": 5, "totalTokenCount": 17},
@@ -523,7 +524,7 @@ async fn vertex_uses_the_publisher_models_url() {
 
 // ---------------------------------------------------------------- Anthropic
 
-fn anthropic_answer(content: Value, stop: &str) -> Value {
+pub(super) fn anthropic_answer(content: Value, stop: &str) -> Value {
     json!({
         "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-test-20250101",
         "content": content, "stop_reason": stop, "stop_sequence": null,
@@ -685,7 +686,7 @@ async fn bad_requests_fail_before_any_network() {
 
 /// Every span field and event field written while it is the default subscriber.
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<(String, String)>>>);
+pub(super) struct Capture(pub(super) Arc<Mutex<Vec<(String, String)>>>);
 
 struct Visit<'a>(&'a mut Vec<(String, String)>);
 impl tracing::field::Visit for Visit<'_> {

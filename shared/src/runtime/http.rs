@@ -36,7 +36,44 @@ pub fn app(function: &Function, deps: &Deps) -> Result<Router> {
         .route("/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }))
         .merge(events_router(function.triggers.clone()))
         .merge(api);
-    Ok(with_common_layers(router, deps.config.max_body_bytes))
+    let router = with_common_layers(router, deps.config.max_body_bytes);
+    Ok(match cors(&deps.config.cors_allowed_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    })
+}
+
+/// CORS for browsers calling the function directly or through a gateway that passes
+/// preflights on (Google's API Gateway does; AWS's HTTP API answers them itself). The
+/// outermost layer, so a preflight is answered before authentication, which it cannot
+/// pass (browsers send no credentials with it).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        // Parsed as origins by the configuration, so every one is a valid header value.
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                HeaderName::from_static("x-api-key"),
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("traceparent"),
+            ])
+            .expose_headers([HeaderName::from_static("x-request-id")])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// `POST /` and `POST /_/events`, dispatching to the function's triggers.

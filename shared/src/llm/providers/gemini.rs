@@ -1,9 +1,11 @@
 //! Google Gemini: `POST {base}/models/{model}:generateContent` and
 //! `:streamGenerateContent?alt=sse` with `x-goog-api-key`; on Vertex AI the base is the
 //! publisher models URL and the path is `{base}/{model}:generateContent`. Vertex takes an
-//! express-mode API key (`x-goog-api-key`) or an OAuth access token (`ya29.` prefix,
-//! sent as `Authorization: Bearer`). Structured output uses `responseMimeType:
-//! application/json` with `responseJsonSchema`.
+//! express-mode API key (`x-goog-api-key`), a static OAuth access token (`ya29.` prefix,
+//! sent as `Authorization: Bearer`), or, with no key at all (feature `gcp`), OAuth
+//! tokens from application default credentials, cached and refreshed before they expire
+//! by google-cloud-auth (the metadata server on Cloud Run). Structured output uses
+//! `responseMimeType: application/json` with `responseJsonSchema`.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -20,11 +22,27 @@ pub struct Gemini {
     model: String,
     key: Option<ApiKey>,
     vertex: bool,
+    /// Vertex AI without a key: a bearer token per call from these credentials.
+    #[cfg(any(feature = "gcs", feature = "pubsub"))]
+    google: Option<crate::gcp::GoogleAuth>,
 }
 
 impl Gemini {
     pub fn new(base: Url, model: &str, key: Option<ApiKey>, vertex: bool) -> Self {
-        Gemini { base, model: model.to_string(), key, vertex }
+        Gemini {
+            base,
+            model: model.to_string(),
+            key,
+            vertex,
+            #[cfg(any(feature = "gcs", feature = "pubsub"))]
+            google: None,
+        }
+    }
+
+    /// Vertex AI authenticated with OAuth access tokens from `auth` (no API key).
+    #[cfg(any(feature = "gcs", feature = "pubsub"))]
+    pub(crate) fn vertex_with_google_auth(base: Url, model: &str, auth: crate::gcp::GoogleAuth) -> Self {
+        Gemini { google: Some(auth), ..Gemini::new(base, model, None, true) }
     }
 
     fn url(&self, stream: bool) -> Url {
@@ -124,6 +142,14 @@ impl Protocol for Gemini {
     }
     fn key(&self) -> Option<&ApiKey> {
         self.key.as_ref()
+    }
+
+    #[cfg(any(feature = "gcs", feature = "pubsub"))]
+    async fn auth_headers(&self) -> Result<Option<::http::HeaderMap>> {
+        let Some(auth) = &self.google else { return Ok(None) };
+        auth.headers().await.map(Some).map_err(|e| {
+            Error::unavailable(format!("vertex: {}", e.message())).with_code("llm_auth_failed").with_source(e)
+        })
     }
 
     fn request(&self, client: &reqwest::Client, req: &Request, stream: bool) -> Result<reqwest::RequestBuilder> {

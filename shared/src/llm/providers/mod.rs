@@ -51,6 +51,11 @@ pub(crate) trait Protocol: Send + Sync + 'static {
     fn decoder(&self, req: &Request) -> Box<dyn StreamDecoder>;
     fn model(&self) -> &str;
     fn key(&self) -> Option<&ApiKey>;
+    /// Headers fetched per call rather than fixed at build (OAuth access tokens, which
+    /// expire); none by default.
+    fn auth_headers(&self) -> impl Future<Output = Result<Option<::http::HeaderMap>>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// A hosted provider: a protocol, an HTTP client and the retry/timeout policy.
@@ -64,6 +69,23 @@ pub(crate) struct Hosted<P> {
 impl<P: Protocol> Hosted<P> {
     pub(crate) fn new(protocol: P, policy: Policy, price: Option<Price>) -> Result<Self> {
         Ok(Hosted { protocol, client: http::client()?, policy, price })
+    }
+
+    /// One token for the call and its retries: the credentials refresh it minutes
+    /// before it expires, so it outlives any call.
+    async fn with_auth(&self, template: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder> {
+        let headers =
+            tokio::time::timeout(self.policy.call_timeout, self.protocol.auth_headers()).await.map_err(|_| {
+                Error::new(
+                    crate::error::ErrorKind::Timeout,
+                    format!("{} got no access token within {:?}", P::NAME, self.policy.call_timeout),
+                )
+                .with_code("llm_timeout")
+            })??;
+        Ok(match headers {
+            Some(headers) => template.headers(headers),
+            None => template,
+        })
     }
 }
 
@@ -88,6 +110,7 @@ impl<P: Protocol> LanguageModel for Hosted<P> {
         let started = Instant::now();
         // Built once, so a bad request fails before any network; JSON bodies clone cheaply.
         let template = self.protocol.request(&self.client, req, false)?;
+        let template = self.with_auth(template).await?;
         let build = || template.try_clone().ok_or_else(|| Error::internal("LLM request body is not cloneable"));
         let resp = http::send(&self.policy, P::NAME, self.protocol.key(), build).await?;
         let body = http::read_body(&self.policy, P::NAME, resp).await?;
@@ -107,6 +130,7 @@ impl<P: Protocol> LanguageModel for Hosted<P> {
         req.validate()?;
         // Built once, so a bad request fails before any network; JSON bodies clone cheaply.
         let template = self.protocol.request(&self.client, req, true)?;
+        let template = self.with_auth(template).await?;
         let build = || template.try_clone().ok_or_else(|| Error::internal("LLM request body is not cloneable"));
         let resp = http::send(&self.policy, P::NAME, self.protocol.key(), build).await?;
         let events = http::sse_events(resp, P::NAME, self.policy.chunk_timeout).boxed();
@@ -158,25 +182,47 @@ impl<P: Protocol> LanguageModel for Hosted<P> {
     }
 }
 
-/// Build one configured provider (without the chain around it).
+/// Build one configured provider (without the chain around it). A key named by
+/// `*_API_KEY_SECRET` is read from its secret manager here, once.
 pub async fn build(p: &ProviderConfig, config: &LlmConfig) -> Result<Arc<dyn LanguageModel>> {
     let policy = config.policy.clone();
     let url = || p.url.clone().ok_or_else(|| Error::internal(format!("{}_URL missing", p.prefix)));
+    // The local model has neither key nor secret (its profile never reads them).
+    let key = match (&p.api_key, &p.api_key_secret) {
+        (Some(key), _) => Some(key.clone()),
+        (None, Some(secret)) => {
+            let var = format!("{}_API_KEY_SECRET", p.prefix);
+            Some(ApiKey::new(crate::secrets::read(&var, secret).await?.into_inner()))
+        }
+        (None, None) => None,
+    };
     Ok(match p.kind {
-        ProviderKind::OpenAi => {
-            Arc::new(Hosted::new(OpenAi::new(url()?, &p.model, p.api_key.clone()), policy, p.price)?)
-        }
-        ProviderKind::Gemini => {
-            Arc::new(Hosted::new(Gemini::new(url()?, &p.model, p.api_key.clone(), false), policy, p.price)?)
-        }
-        ProviderKind::Vertex => {
-            Arc::new(Hosted::new(Gemini::new(url()?, &p.model, p.api_key.clone(), true), policy, p.price)?)
-        }
-        ProviderKind::Anthropic => {
-            Arc::new(Hosted::new(Anthropic::new(url()?, &p.model, p.api_key.clone()), policy, p.price)?)
-        }
+        ProviderKind::OpenAi => Arc::new(Hosted::new(OpenAi::new(url()?, &p.model, key), policy, p.price)?),
+        ProviderKind::Gemini => Arc::new(Hosted::new(Gemini::new(url()?, &p.model, key, false), policy, p.price)?),
+        ProviderKind::Vertex => Arc::new(Hosted::new(vertex(url()?, &p.model, key)?, policy, p.price)?),
+        ProviderKind::Anthropic => Arc::new(Hosted::new(Anthropic::new(url()?, &p.model, key), policy, p.price)?),
         ProviderKind::Local => local(config).await?,
     })
+}
+
+/// Vertex AI with its key, or with application default credentials when it has none.
+#[cfg(any(feature = "gcs", feature = "pubsub"))]
+fn vertex(url: url::Url, model: &str, key: Option<ApiKey>) -> Result<Gemini> {
+    match key {
+        Some(key) => Ok(Gemini::new(url, model, Some(key), true)),
+        None => Ok(Gemini::vertex_with_google_auth(url, model, crate::gcp::GoogleAuth::adc()?)),
+    }
+}
+
+#[cfg(not(any(feature = "gcs", feature = "pubsub")))]
+fn vertex(url: url::Url, model: &str, key: Option<ApiKey>) -> Result<Gemini> {
+    match key {
+        Some(key) => Ok(Gemini::new(url, model, Some(key), true)),
+        None => Err(Error::bad_request(
+            "vertex without a key needs Google application default credentials: build with the `gcp` feature",
+        )
+        .with_code("invalid_config")),
+    }
 }
 
 #[cfg(feature = "llm-local")]
