@@ -1,5 +1,5 @@
 //! Benchmark of the evaluator, run by `infra/bench/evaluate/run.sh` beside Python
-//! onnxruntime. Prints one JSON line.
+//! onnxruntime and sentence-transformers. Prints one JSON line.
 //!
 //! `bench cold MODELS_DIR`: load everything and evaluate one answer (the runner times
 //! the whole process, start to exit).

@@ -26,7 +26,7 @@ if ! "$venv/bin/python" -c "import faster_whisper" 2>/dev/null; then
 fi
 
 if [ "$profile" = release ]; then
-  target="$root/target/bench-x86-64-v3"
+  target="${BENCH_TARGET_DIR:-$root/target/bench-x86-64-v3}"
   (cd "$root" && RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR="$target" \
     cargo build --release -p catalyst-transcribe --example transcribe_file)
   bin="$target/release/examples/transcribe_file"

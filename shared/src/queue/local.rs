@@ -32,6 +32,7 @@ pub struct SqliteQueue {
     path: PathBuf,
     policy: QueuePolicy,
     conn: Arc<Mutex<Connection>>,
+    _checkpointer: Arc<crate::sqlite::Checkpointer>,
 }
 
 fn now_ms() -> i64 {
@@ -67,7 +68,8 @@ impl SqliteQueue {
             ) WITHOUT ROWID;",
         )
         .map_err(db_err)?;
-        Ok(SqliteQueue { path, policy, conn: Arc::new(Mutex::new(conn)) })
+        let checkpointer = Arc::new(crate::sqlite::checkpoint_in_background(&conn, &path)?);
+        Ok(SqliteQueue { path, policy, conn: Arc::new(Mutex::new(conn)), _checkpointer: checkpointer })
     }
 
     pub fn policy(&self) -> QueuePolicy {

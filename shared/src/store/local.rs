@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 pub struct SqliteDocumentStore {
     path: PathBuf,
     conn: Arc<Mutex<Connection>>,
+    _checkpointer: Arc<crate::sqlite::Checkpointer>,
 }
 
 impl SqliteDocumentStore {
@@ -31,7 +32,8 @@ impl SqliteDocumentStore {
             ) WITHOUT ROWID;",
         )
         .map_err(db_err)?;
-        Ok(SqliteDocumentStore { path, conn: Arc::new(Mutex::new(conn)) })
+        let checkpointer = crate::sqlite::checkpoint_in_background(&conn, &path)?;
+        Ok(SqliteDocumentStore { path, conn: Arc::new(Mutex::new(conn)), _checkpointer: Arc::new(checkpointer) })
     }
 
     async fn with_conn<T: Send + 'static>(
@@ -233,6 +235,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteDocumentStore::open(dir.path().join("store.db")).unwrap();
         super::super::conformance::run(&store).await;
+    }
+
+    #[tokio::test]
+    async fn the_wal_is_checkpointed_in_the_background_not_by_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = SqliteDocumentStore::open(&path).unwrap();
+        let auto = store
+            .with_conn(|c| c.pragma_query_value(None, "wal_autocheckpoint", |r| r.get::<_, i64>(0)).map_err(db_err));
+        assert_eq!(auto.await.unwrap(), 0, "commits must not checkpoint");
+        // Well past SQLite's automatic checkpoint (1,000 pages).
+        let big = "x".repeat(8 * 1024);
+        for i in 0..1_200 {
+            store.put("c", &format!("k{i:04}"), serde_json::json!({"v": big}), Precondition::None, None).await.unwrap();
+        }
+        // Only a checkpoint moves pages from the WAL into the database file, and nothing
+        // but the background thread checkpoints here: the file fills within a few rounds.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::fs::metadata(&path).unwrap().len() < 9_000_000 {
+            assert!(std::time::Instant::now() < deadline, "the database file was never checkpointed into");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(store.get("c", "k1199").await.unwrap().unwrap().value["v"], big);
+    }
+
+    // Store calls run inline (block_in_place) on a multi-threaded runtime: the same suite there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conformance_with_calls_run_inline() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteDocumentStore::open(dir.path().join("store.db")).unwrap();
+        super::super::conformance::run(&store).await;
+        super::super::conformance::concurrent_increments(Arc::new(store)).await;
     }
 
     #[tokio::test]
