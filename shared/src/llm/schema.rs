@@ -7,15 +7,18 @@
 //! `prefixItems`, `minItems`/`maxItems`, `uniqueItems`, `minLength`/`maxLength` (in
 //! characters), `minimum`/`maximum`/`exclusiveMinimum`/`exclusiveMaximum`, `multipleOf`,
 //! `minProperties`/`maxProperties`, `allOf`/`anyOf`/`oneOf`/`not`, and local `$ref`s
-//! (`#`, `#/$defs/...`, `#/definitions/...`). `pattern` and `format` are not checked
-//! (`format` is an annotation by default in JSON Schema 2020-12); other keywords are
-//! ignored, as a validator must for unknown ones.
+//! (`#`, `#/$defs/...`, `#/definitions/...`), `pattern` (the `regex` crate's syntax, which
+//! agrees with ECMA 262 on what answer schemas use: classes, anchors, repetition; no
+//! look-around or backreferences, which it refuses as an invalid pattern), and `format`
+//! as an assertion for `date-time`, `date`, `time`, `email`, `uuid` and `uri` (what the
+//! hosted providers' structured outputs accept: a caller who names one wants it held;
+//! others are annotations). Other keywords are ignored, as a validator must for unknown ones.
 
 use serde_json::Value;
 
 /// Validation problems, each as `path: what`, at most a handful.
 pub fn validate(schema: &Value, value: &Value) -> Result<(), Vec<String>> {
-    let mut v = Validator { root: schema, errors: Vec::new(), depth: 0 };
+    let mut v = Validator { root: schema, errors: Vec::new(), depth: 0, patterns: Default::default() };
     v.check(schema, value, "");
     if v.errors.is_empty() { Ok(()) } else { Err(v.errors) }
 }
@@ -28,6 +31,39 @@ struct Validator<'a> {
     root: &'a Value,
     errors: Vec<String>,
     depth: usize,
+    /// Compiled `pattern`s: a schema is checked against many values (arrays, retries).
+    patterns: std::collections::HashMap<&'a str, Option<regex::Regex>>,
+}
+
+/// Patterns come from the schema, which a caller may build from input: bound what one
+/// may cost to compile.
+const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+/// `format` assertions; `None` for formats this validator leaves as annotations.
+fn format_holds(format: &str, text: &str) -> Option<bool> {
+    Some(match format {
+        "date-time" => chrono::DateTime::parse_from_rfc3339(text).is_ok(),
+        "date" => text.len() == 10 && chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok(),
+        // RFC 3339 full-time: a time with an offset (`Z` or ±hh:mm).
+        "time" => chrono::DateTime::parse_from_rfc3339(&format!("2000-01-01T{text}")).is_ok(),
+        "email" => {
+            // RFC 5321's shape without its quoted and bracketed forms, which answers never use.
+            text.rsplit_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && local.len() <= 64
+                    && !local.contains(['@', ' ', '"'])
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && domain.split('.').all(|l| {
+                        !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-') && !l.starts_with('-')
+                    })
+            })
+        }
+        "uuid" => text.len() == 36 && uuid::Uuid::parse_str(text).is_ok(),
+        "uri" => url::Url::parse(text).is_ok(),
+        _ => return None,
+    })
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -130,6 +166,22 @@ impl<'a> Validator<'a> {
                     && n > max
                 {
                     self.fail(path, format!("longer than {max} characters"));
+                }
+                if let Some(pattern) = s.get("pattern").and_then(Value::as_str) {
+                    let compiled = self.patterns.entry(pattern).or_insert_with(|| {
+                        regex::RegexBuilder::new(pattern).size_limit(PATTERN_SIZE_LIMIT).build().ok()
+                    });
+                    match compiled {
+                        Some(re) if re.is_match(text) => {}
+                        Some(_) => self.fail(path, format!("does not match the pattern `{pattern}`")),
+                        None => self
+                            .fail(path, format!("the schema's pattern `{pattern}` is not a valid regular expression")),
+                    }
+                }
+                if let Some(format) = s.get("format").and_then(Value::as_str)
+                    && format_holds(format, text) == Some(false)
+                {
+                    self.fail(path, format!("not a valid {format}"));
                 }
             }
             Value::Number(num) => {
@@ -275,6 +327,50 @@ mod tests {
         assert!(all.contains("/notes: more than 2 items"), "{all}");
         assert!(all.contains("unexpected property `x`"), "{all}");
         assert!(validate(&schema, &json!({"score": 9, "label": "ok"})).unwrap_err()[0].contains("maximum"));
+    }
+
+    #[test]
+    fn patterns_and_formats_are_asserted() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]+$"},
+                "word": {"type": "string", "pattern": "ab"},
+                "at": {"type": "string", "format": "date-time"},
+                "day": {"type": "string", "format": "date"},
+                "clock": {"type": "string", "format": "time"},
+                "mail": {"type": "string", "format": "email"},
+                "id": {"type": "string", "format": "uuid"},
+                "link": {"type": "string", "format": "uri"},
+                "free": {"type": "string", "format": "hostname-ish"},
+                "tags": {"type": "array", "items": {"type": "string", "pattern": "^#"}},
+            },
+        });
+        let good = json!({"code": "ABC-42", "word": "xxabyy", "at": "2026-11-25T07:00:00Z", "day": "2026-02-28",
+            "clock": "07:00:00+01:00", "mail": "ada.okafor@example.co.uk", "id": "67e55044-10b1-426f-9247-bb680e5fe0c8",
+            "link": "https://example.com/jobs/1", "free": "anything", "tags": ["#a", "#b"]});
+        assert_eq!(validate(&schema, &good), Ok(()));
+        let bad = json!({"code": "abc-42", "word": "ba", "at": "2026-11-25 07:00", "day": "2026-02-30",
+            "clock": "25:00:00Z", "mail": "ada@localhost", "id": "67e55044", "link": "/jobs/1"});
+        let all = validate(&schema, &bad).unwrap_err().join("\n");
+        for want in [
+            "/code: does not match the pattern",
+            "/word: does not match",
+            "/at: not a valid date-time",
+            "/day: not a valid date",
+            "/clock: not a valid time",
+            "/mail: not a valid email",
+            "/id: not a valid uuid",
+            "/link: not a valid uri",
+        ] {
+            assert!(all.contains(want), "{want} in {all}");
+        }
+        let errs = validate(&schema, &json!({"tags": ["#a", "b"]})).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].starts_with("/tags/1: does not match"), "{errs:?}");
+        // A pattern the engine cannot take is the schema's error, named, never a panic.
+        let lookahead = json!({"type": "string", "pattern": "^(?=a)a$"});
+        assert!(validate(&lookahead, &json!("a")).unwrap_err()[0].contains("not a valid regular expression"));
     }
 
     #[test]
