@@ -403,14 +403,7 @@ pub(crate) mod gcp_sm {
 
     /// CRC-32C (Castagnoli), what Secret Manager checksums payloads with.
     pub(crate) fn crc32c(data: &[u8]) -> u32 {
-        let mut crc = !0u32;
-        for &b in data {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
-            }
-        }
-        !crc
+        crc32c::crc32c(data)
     }
 }
 
