@@ -85,7 +85,7 @@ impl GoogleAuth {
 
     /// The metadata server at `endpoint` (`http://host:port`) only, skipping the ADC
     /// search: what tests use. `GCE_METADATA_HOST`, when set, still wins.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "llm"))]
     pub(crate) fn metadata_server(endpoint: &str) -> Result<GoogleAuth> {
         let endpoint = endpoint.to_string();
         Self::build(move || {
