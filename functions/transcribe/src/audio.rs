@@ -12,13 +12,13 @@
 use bytes::Bytes;
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler};
-use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{CODEC_TYPE_NULL, CODEC_TYPE_OPUS, DecoderOptions};
+use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
+use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoderOptions, CODEC_ID_NULL_AUDIO};
 use symphonia::core::errors::Error as SymError;
-use symphonia::core::formats::FormatOptions;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, Track};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
 
 use crate::mel::SAMPLE_RATE;
 
@@ -365,40 +365,42 @@ fn sym_err(e: SymError) -> AudioError {
     }
 }
 
+fn audio_params(t: &Track) -> Option<&AudioCodecParameters> {
+    t.codec_params.as_ref().and_then(|p| p.audio()).filter(|p| p.codec != CODEC_ID_NULL_AUDIO)
+}
+
 fn decode_symphonia(bytes: Bytes, container: Container, limit_seconds: f64) -> Result<Vec<f32>, AudioError> {
     let mut hint = Hint::new();
     hint.with_extension(container.name());
     let mss = MediaSourceStream::new(Box::new(std::io::Cursor::new(bytes)), Default::default());
-    let probed = symphonia::default::get_probe()
-        .format(&hint, mss, &FormatOptions::default(), &MetadataOptions::default())
+    let mut format = symphonia::default::get_probe()
+        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
         .map_err(|e| match e {
             SymError::Unsupported(_) => AudioError::UnknownFormat,
             other => sym_err(other),
         })?;
-    let mut format = probed.format;
     let track = format
         .tracks()
         .iter()
-        .find(|t| {
-            t.codec_params.codec != CODEC_TYPE_NULL
-                && (t.codec_params.sample_rate.is_some() || t.codec_params.codec == CODEC_TYPE_OPUS)
-        })
-        .or_else(|| format.tracks().iter().find(|t| t.codec_params.codec != CODEC_TYPE_NULL))
+        .find(|t| audio_params(t).is_some_and(|p| p.sample_rate.is_some() || p.codec == CODEC_ID_OPUS))
+        .or_else(|| format.tracks().iter().find(|t| audio_params(t).is_some()))
         .cloned()
         .ok_or(AudioError::NoAudioTrack)?;
+    let params = audio_params(&track).cloned().ok_or(AudioError::NoAudioTrack)?;
     // Refuse early when the header already says it is too long.
-    if let (Some(frames), Some(rate)) = (track.codec_params.n_frames, track.codec_params.sample_rate)
+    if let (Some(frames), Some(rate)) = (track.num_frames, params.sample_rate)
         && rate > 0
         && frames as f64 / rate as f64 > limit_seconds + 1.0
     {
         return Err(AudioError::TooLong { limit_seconds });
     }
     let track_id = track.id;
-    let mut next_packet = move || -> Option<Result<symphonia::core::formats::Packet, AudioError>> {
+    let mut next_packet = move || -> Option<Result<symphonia::core::packet::Packet, AudioError>> {
         loop {
             match format.next_packet() {
-                Ok(p) if p.track_id() == track_id => return Some(Ok(p)),
-                Ok(_) => continue,
+                Ok(Some(p)) if p.track_id == track_id => return Some(Ok(p)),
+                Ok(Some(_)) => continue,
+                Ok(None) => return None,
                 Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return None,
                 Err(SymError::ResetRequired) => return None,
                 Err(e) => return Some(Err(sym_err(e))),
@@ -406,16 +408,17 @@ fn decode_symphonia(bytes: Bytes, container: Container, limit_seconds: f64) -> R
         }
     };
 
-    if track.codec_params.codec == CODEC_TYPE_OPUS {
-        let head = opus_head(track.codec_params.extra_data.as_deref().unwrap_or(&[]))?;
-        let packets = std::iter::from_fn(move || next_packet().map(|p| p.map(|p| p.data.to_vec())));
+    if params.codec == CODEC_ID_OPUS {
+        let head = opus_head(params.extra_data.as_deref().unwrap_or(&[]))?;
+        let packets = std::iter::from_fn(move || next_packet().map(|p| p.map(|p| p.data.into_vec())));
         return decode_opus(&head, packets, limit_seconds);
     }
 
-    let mut decoder =
-        symphonia::default::get_codecs().make(&track.codec_params, &DecoderOptions::default()).map_err(sym_err)?;
+    let mut decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(&params, &AudioDecoderOptions::default())
+        .map_err(sym_err)?;
     let mut sink = Sink::new(limit_seconds);
-    let mut buf: Option<SampleBuffer<f32>> = None;
+    let mut interleaved: Vec<f32> = Vec::new();
     let (mut good, mut bad) = (0usize, 0usize);
     let mut last_error = String::new();
     while let Some(packet) = next_packet() {
@@ -431,17 +434,12 @@ fn decode_symphonia(bytes: Bytes, container: Container, limit_seconds: f64) -> R
         match decoder.decode(&packet) {
             Ok(decoded) => {
                 good += 1;
-                let spec = *decoded.spec();
-                sink.set_rate(spec.rate)?;
-                let channels = spec.channels.count();
-                let frames = decoded.frames();
-                sink.check_length(frames as u64)?;
-                let b = match &mut buf {
-                    Some(b) if b.capacity() >= frames * channels => b,
-                    _ => buf.insert(SampleBuffer::<f32>::new(decoded.capacity() as u64, spec)),
-                };
-                b.copy_interleaved_ref(decoded);
-                sink.push(b.samples(), channels)?;
+                let spec = decoded.spec();
+                sink.set_rate(spec.rate())?;
+                let channels = spec.channels().count();
+                sink.check_length(decoded.frames() as u64)?;
+                decoded.copy_to_vec_interleaved(&mut interleaved);
+                sink.push(&interleaved, channels)?;
             }
             Err(SymError::DecodeError(e)) => {
                 bad += 1;
