@@ -51,3 +51,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast --features "$features"
 fi
+
+step "fuzz: parse (pdf, docx, html) and transcribe (decode), ${FUZZ_SECONDS:-30} s each (infra/fuzz.sh)"
+bash infra/fuzz.sh
