@@ -2,8 +2,10 @@
 //! 16 kHz, streaming (the 16 kHz mono result is the only full-length buffer held).
 //!
 //! - WAV, MP3, FLAC, OGG/Vorbis, M4A/MP4 (AAC), ADTS AAC: symphonia.
-//! - OGG/Opus: symphonia's Ogg demuxer, packets decoded by ropus.
-//! - WebM/Matroska Opus (what browsers record): our [`crate::webm`] demuxer and ropus.
+//! - OGG/Opus: symphonia's Ogg demuxer, packets decoded by ropus (mono, stereo and
+//!   multichannel streams).
+//! - WebM/Matroska Opus (what browsers record): our [`crate::webm`] demuxer and ropus;
+//!   other codecs in WebM/Matroska (Vorbis, FLAC, AAC): symphonia's Matroska reader.
 //!
 //! ropus is a pure-Rust, bit-exact port of the reference libopus decoder: nothing to
 //! install on CI or in the Lambda/Cloud Run image, and it decodes straight to 16 kHz
@@ -78,7 +80,7 @@ impl AudioError {
     pub fn message(&self) -> String {
         match self {
             AudioError::UnknownFormat => {
-                "the body is not audio in a supported format (WAV, MP3, FLAC, OGG Vorbis/Opus, WebM Opus, M4A/AAC)"
+                "the body is not audio in a supported format (WAV, MP3, FLAC, OGG Vorbis/Opus, WebM Opus/Vorbis, M4A/AAC)"
                     .into()
             }
             AudioError::UnsupportedCodec(c) => format!("the audio codec is not supported: {c}"),
@@ -268,7 +270,7 @@ pub fn decode(bytes: Bytes, limit_seconds: f64) -> Result<Audio, AudioError> {
     // Demuxers and decoders are third-party code fed untrusted bytes; a panic in one of
     // them must become a 422 for this request, not a dead worker.
     let samples = std::panic::catch_unwind(move || match container {
-        Container::WebM => decode_webm(&bytes, limit_seconds),
+        Container::WebM => decode_webm(bytes, limit_seconds),
         _ => decode_symphonia(bytes, container, limit_seconds),
     })
     .unwrap_or_else(|_| Err(AudioError::Malformed("the decoder rejected the stream".into())))?;
@@ -281,18 +283,129 @@ struct OpusHead {
     pre_skip: u16,
     gain: i16,
     family: u8,
+    /// Family 1 and 255: how many Opus streams a packet holds, how many of them are
+    /// coupled (stereo), and the stream channel each output channel comes from.
+    streams: u8,
+    coupled: u8,
+    mapping: Vec<u8>,
 }
 
 fn opus_head(b: &[u8]) -> Result<OpusHead, AudioError> {
     if b.len() < 19 || !b.starts_with(b"OpusHead") {
         return Err(AudioError::Malformed("missing or short OpusHead".into()));
     }
+    let channels = b[9];
+    let family = b[18];
+    let (streams, coupled, mapping) = if family == 0 {
+        (1, u8::from(channels == 2), Vec::new())
+    } else {
+        let table = b.get(19..21 + channels as usize).ok_or_else(|| {
+            AudioError::Malformed(format!("the OpusHead of a {channels}-channel stream has no channel mapping table"))
+        })?;
+        (table[0], table[1], table[2..].to_vec())
+    };
     Ok(OpusHead {
-        channels: b[9],
+        channels,
         pre_skip: u16::from_le_bytes([b[10], b[11]]),
         gain: i16::from_le_bytes([b[16], b[17]]),
-        family: b[18],
+        family,
+        streams,
+        coupled,
+        mapping,
     })
+}
+
+/// Mono and stereo streams decode straight to mono (ropus downmixes inside the decoder);
+/// surround and other multichannel streams (mapping families 1 and 255) go through the
+/// multistream decoder and are mixed down here.
+enum OpusDecoder {
+    Mono(ropus::Decoder),
+    Multi { decoder: Box<ropus::OpusMSDecoder>, channels: usize, lfe: Option<usize>, pcm: Vec<i16> },
+}
+
+/// 120 ms at 16 kHz: the longest frame an Opus packet holds.
+const OPUS_MAX_FRAME: usize = 1_920;
+
+impl OpusDecoder {
+    fn new(head: &OpusHead) -> Result<OpusDecoder, AudioError> {
+        let unsupported = || {
+            AudioError::UnsupportedCodec(format!(
+                "Opus with {} channels in mapping family {} (families 0, 1 and 255 are supported)",
+                head.channels, head.family
+            ))
+        };
+        if head.channels == 0 {
+            return Err(AudioError::Malformed("the OpusHead says 0 channels".into()));
+        }
+        let mut decoder = match head.family {
+            0 if head.channels <= 2 => {
+                let d = ropus::Decoder::new(SAMPLE_RATE as u32, ropus::Channels::Mono)
+                    .map_err(|e| AudioError::Malformed(format!("opus decoder: {e}")))?;
+                OpusDecoder::Mono(d)
+            }
+            1 | 255 => {
+                let channels = head.channels as usize;
+                let d = ropus::OpusMSDecoder::new(
+                    SAMPLE_RATE as i32,
+                    head.channels as i32,
+                    head.streams as i32,
+                    head.coupled as i32,
+                    &head.mapping,
+                )
+                .map_err(|code| {
+                    AudioError::Malformed(format!(
+                        "the OpusHead's channel mapping is invalid ({} streams, {} coupled, error {code})",
+                        head.streams, head.coupled
+                    ))
+                })?;
+                // Vorbis channel order (RFC 7845 §5.1.1.2): the LFE is last in 5.1, 6.1 and 7.1.
+                let lfe = (head.family == 1 && (6..=8).contains(&channels)).then_some(channels - 1);
+                OpusDecoder::Multi { decoder: Box::new(d), channels, lfe, pcm: vec![0; OPUS_MAX_FRAME * channels] }
+            }
+            _ => return Err(unsupported()),
+        };
+        if head.gain != 0 {
+            match &mut decoder {
+                OpusDecoder::Mono(d) => {
+                    d.set_gain(head.gain as i32).map_err(|e| AudioError::Malformed(format!("opus gain: {e}")))?
+                }
+                OpusDecoder::Multi { decoder, .. } => {
+                    let code = decoder.set_gain(head.gain as i32);
+                    if code != 0 {
+                        return Err(AudioError::Malformed(format!("opus gain {}: error {code}", head.gain)));
+                    }
+                }
+            }
+        }
+        Ok(decoder)
+    }
+
+    /// Decode one packet into `out` (mono, 16 kHz); the number of samples, or `None` when
+    /// the packet does not decode.
+    fn decode(&mut self, packet: &[u8], out: &mut Vec<f32>) -> Option<usize> {
+        match self {
+            OpusDecoder::Mono(d) => {
+                out.resize(d.max_frame_samples_per_channel(), 0.0);
+                let n = d.decode_float(packet, out, ropus::DecodeMode::Normal).ok()?;
+                out.truncate(n.min(out.len()));
+            }
+            OpusDecoder::Multi { decoder, channels, lfe, pcm } => {
+                let len = i32::try_from(packet.len()).ok()?;
+                let n = decoder.decode(Some(packet), len, pcm, OPUS_MAX_FRAME as i32, false).ok()?;
+                let n = usize::try_from(n).ok()?.min(OPUS_MAX_FRAME);
+                // The mean of the full-range channels: speech sits in the front and centre,
+                // and the LFE carries none.
+                let heard = *channels - usize::from(lfe.is_some());
+                out.clear();
+                out.extend(pcm[..n * *channels].chunks_exact(*channels).map(|frame| {
+                    let sum: i32 =
+                        frame.iter().enumerate().filter(|(i, _)| Some(*i) != *lfe).map(|(_, s)| *s as i32).sum();
+                    sum as f32 / (heard as f32 * 32_768.0)
+                }));
+            }
+        }
+        Some(out.len())
+    }
 }
 
 /// Decode Opus packets to 16 kHz mono with ropus, dropping the encoder's pre-skip.
@@ -301,38 +414,26 @@ fn decode_opus<'a>(
     packets: impl Iterator<Item = Result<Vec<u8>, AudioError>> + 'a,
     limit_seconds: f64,
 ) -> Result<Vec<f32>, AudioError> {
-    if head.channels == 0 || (head.family != 0 && head.family != 1) || head.channels > 2 {
-        return Err(AudioError::UnsupportedCodec(format!(
-            "Opus with {} channels (mapping family {}); mono and stereo are supported",
-            head.channels, head.family
-        )));
-    }
-    // Decoding to mono downmixes stereo streams inside the decoder.
-    let mut decoder = ropus::Decoder::new(SAMPLE_RATE as u32, ropus::Channels::Mono)
-        .map_err(|e| AudioError::Malformed(format!("opus decoder: {e}")))?;
-    if head.gain != 0 {
-        decoder.set_gain(head.gain as i32).map_err(|e| AudioError::Malformed(format!("opus gain: {e}")))?;
-    }
+    let mut decoder = OpusDecoder::new(head)?;
     let mut sink = Sink::new(limit_seconds);
     sink.set_rate(SAMPLE_RATE as u32)?;
     // Pre-skip counts 48 kHz samples.
     let mut skip = head.pre_skip as usize / 3;
-    let mut pcm = vec![0f32; decoder.max_frame_samples_per_channel()];
+    let mut pcm = Vec::with_capacity(OPUS_MAX_FRAME);
     let (mut good, mut bad) = (0usize, 0usize);
     for packet in packets {
         let packet = packet?;
         if packet.is_empty() {
             continue;
         }
-        match decoder.decode_float(&packet, &mut pcm, ropus::DecodeMode::Normal) {
-            Ok(n) => {
+        match decoder.decode(&packet, &mut pcm) {
+            Some(n) => {
                 good += 1;
-                let n = n.min(pcm.len());
                 let drop = skip.min(n);
                 skip -= drop;
                 sink.push(&pcm[drop..n], 1)?;
             }
-            Err(_) => bad += 1,
+            None => bad += 1,
         }
     }
     if good == 0 && bad > 0 {
@@ -341,8 +442,8 @@ fn decode_opus<'a>(
     sink.finish()
 }
 
-fn decode_webm(bytes: &[u8], limit_seconds: f64) -> Result<Vec<f32>, AudioError> {
-    let track = crate::webm::demux(bytes).map_err(|e| match e.0.as_str() {
+fn decode_webm(bytes: Bytes, limit_seconds: f64) -> Result<Vec<f32>, AudioError> {
+    let track = crate::webm::demux(&bytes).map_err(|e| match e.0.as_str() {
         "no audio track" => AudioError::NoAudioTrack,
         _ => AudioError::Malformed(e.0),
     })?;
@@ -354,7 +455,10 @@ fn decode_webm(bytes: &[u8], limit_seconds: f64) -> Result<Vec<f32>, AudioError>
             }
             decode_opus(&head, track.frames.into_iter().map(|f| Ok(f.to_vec())), limit_seconds)
         }
-        other => Err(AudioError::UnsupportedCodec(format!("`{other}` in WebM/Matroska (Opus is supported)"))),
+        // Anything else (Vorbis from older recorders, FLAC, AAC in Matroska): symphonia's
+        // Matroska reader, which since 0.6 also reads the unknown-size elements live
+        // recordings are made of.
+        _ => decode_symphonia(bytes.clone(), Container::WebM, limit_seconds),
     }
 }
 
@@ -526,6 +630,53 @@ mod tests {
         assert!(decode(Bytes::from(broken), 60.0).is_err());
         let empty = wav(16000, 1, &[]);
         assert_eq!(decode(Bytes::from(empty), 60.0).map(|a| a.samples.len()).unwrap_or(0), 0);
+    }
+
+    #[test]
+    fn inputs_that_once_crashed_the_fuzzer_get_an_answer() {
+        // Found by `infra/fuzz.sh`; one is a 1.6 KB M4A whose sample-to-chunk table claims
+        // 2^31 entries, which made symphonia 0.5's MP4 demuxer ask for 32 GB and abort the
+        // process. Each must now give audio within the limit or a coded error.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/decode");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            match decode(Bytes::from(bytes), 2.0) {
+                Ok(a) => assert!(a.samples.len() <= 32_000, "{}: {} samples", path.display(), a.samples.len()),
+                Err(e) => assert!(!e.code().is_empty() && !e.message().is_empty()),
+            }
+            seen += 1;
+        }
+        assert!(seen >= 4, "regression inputs missing from {}", dir.display());
+        let m4a = std::fs::read(dir.join("crash-f83aeab190ede5b27ca34c0e67c65533e0a37fec")).unwrap();
+        assert_eq!(sniff(&m4a), Some(Container::Mp4));
+        assert_eq!(decode(Bytes::from(m4a), 2.0).unwrap_err().code(), "malformed_audio");
+    }
+
+    #[test]
+    fn opus_heads_with_bad_or_unknown_channel_mappings_are_refused() {
+        let head = |channels: u8, family: u8, table: &[u8]| {
+            let mut h = b"OpusHead\x01".to_vec();
+            h.push(channels);
+            h.extend_from_slice(&[0x38, 0x01, 0x80, 0xBB, 0, 0, 0, 0, family]);
+            h.extend_from_slice(table);
+            h
+        };
+        let code = |h: Vec<u8>| match opus_head(&h).and_then(|h| OpusDecoder::new(&h)) {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        };
+        assert_eq!(code(head(1, 0, &[])), "ok");
+        assert_eq!(code(head(6, 1, &[4, 2, 0, 4, 1, 2, 3, 5])), "ok");
+        assert_eq!(code(head(3, 0, &[])), "unsupported_codec");
+        assert_eq!(code(head(4, 2, &[1, 0, 0, 0, 0, 0])), "unsupported_codec");
+        assert_eq!(code(head(0, 0, &[])), "malformed_audio");
+        // Family 1 without its table, a table naming a stream that does not exist, more
+        // coupled streams than streams.
+        assert_eq!(code(head(6, 1, &[4, 2])), "malformed_audio");
+        assert_eq!(code(head(6, 1, &[4, 2, 0, 4, 1, 2, 3, 99])), "malformed_audio");
+        assert_eq!(code(head(2, 1, &[1, 2, 0, 1])), "malformed_audio");
     }
 
     #[test]

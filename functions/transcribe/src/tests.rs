@@ -74,7 +74,7 @@ fn jfk_word_for_word() {
 #[test]
 fn every_container_gives_the_same_words() {
     let e = engine();
-    for file in ["jfk.mp3", "jfk.ogg", "jfk.opus", "jfk.webm", "jfk.m4a"] {
+    for file in ["jfk.mp3", "jfk.ogg", "jfk.opus", "jfk.webm", "jfk.m4a", "jfk-vorbis.webm", "jfk-5.1.opus"] {
         let t = e.transcribe_bytes(Bytes::from(testdata(file))).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(words(&t.text), words(JFK), "{file}: {}", t.text);
         assert!((t.duration - 11.0).abs() < 0.1, "{file}: {}", t.duration);
@@ -165,7 +165,18 @@ fn decoders_survive_corrupted_files() {
         x ^= x << 5;
         x as usize
     };
-    for file in ["jfk.mp3", "jfk.ogg", "jfk.opus", "jfk.webm", "jfk.m4a", "jfk-3s.flac", "espeak.wav"] {
+    let files = [
+        "jfk.mp3",
+        "jfk.ogg",
+        "jfk.opus",
+        "jfk.webm",
+        "jfk.m4a",
+        "jfk-3s.flac",
+        "espeak.wav",
+        "jfk-vorbis.webm",
+        "jfk-5.1.opus",
+    ];
+    for file in files {
         let original = testdata(file);
         for round in 0..24 {
             let mut b = original.clone();
