@@ -3,5 +3,7 @@
 
 #[path = "common.rs"]
 mod common;
+#[path = "../../../../infra/fuzz/panic_policy.rs"]
+mod panic_policy;
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| common::run(data, Some("text/html")));
+libfuzzer_sys::fuzz_target!(init: panic_policy::contain_third_party_panics(), |data: &[u8]| common::run(data, Some("text/html")));

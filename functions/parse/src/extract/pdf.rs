@@ -90,4 +90,15 @@ mod tests {
         let t = super::drop_echoed_fragments("Indeed — Austin, TX\n\n — Austin, TX\nEngineer\n— Remote");
         assert_eq!(t, "Indeed — Austin, TX\n\nEngineer\n— Remote");
     }
+
+    #[test]
+    fn a_panic_inside_the_pdf_reader_is_a_corrupt_file_error() {
+        // Found by `infra/fuzz.sh`: pdf_oxide 0.3.78 slices a string inside a multi-byte
+        // character (document.rs:25363) on this 573-byte file.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/pdf");
+        let crash = std::fs::read(dir.join("crash-6d4695888efc3062b8b98f6f6590a912c5d25f17")).unwrap();
+        let limits = super::Limits::default();
+        let err = super::extract(&crash, &limits, super::Deadline::after(limits.timeout)).unwrap_err();
+        assert_eq!(err.code(), "corrupt_file", "{err}");
+    }
 }

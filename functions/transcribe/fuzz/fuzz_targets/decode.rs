@@ -2,8 +2,9 @@
 //! Fuzz audio decoding, what every upload goes through before the model sees it: container
 //! sniffing, symphonia's demuxers and decoders, our WebM reader, ropus and the resampler.
 //! Errors are fine (they become 422s); panics, hangs, runaway memory and more audio than
-//! the limit allows are the bugs. `decode` turns a decoder panic into an error for the
-//! request, but libfuzzer-sys's panic hook aborts first, so such panics still show here.
+//! the limit allows are the bugs. `decode` turns a panic in a third-party decoder into an
+//! error for the request; the panic policy below lets such panics unwind to it, and
+//! aborts on any other.
 
 use bytes::Bytes;
 use catalyst_transcribe::audio;
@@ -12,7 +13,10 @@ use catalyst_transcribe::audio;
 const LIMIT_SECONDS: f64 = 2.0;
 const RATE: f64 = 16_000.0;
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+#[path = "../../../../infra/fuzz/panic_policy.rs"]
+mod panic_policy;
+
+libfuzzer_sys::fuzz_target!(init: panic_policy::contain_third_party_panics(), |data: &[u8]| {
     match audio::decode(Bytes::copy_from_slice(data), LIMIT_SECONDS) {
         Ok(a) => {
             assert!(
