@@ -178,7 +178,9 @@ pub struct LlmConfig {
     /// `LLM_MODEL_PATH`: a directory holding `model.gguf`, a `.gguf` file, or a bucket URI.
     pub local_model_path: Option<String>,
     /// `LLM_THREADS`: CPU threads for the local model (default 1: on small machines one
-    /// thread is faster than two contending for the same core).
+    /// thread is faster than two contending for the same core). Also sizes candle's own
+    /// pool for quantized products unless `CANDLE_NUM_THREADS` is set (see
+    /// `local::size_candle_pool`).
     pub local_threads: usize,
 }
 

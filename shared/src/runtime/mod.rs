@@ -179,6 +179,8 @@ async fn report_init_error(api: &str, e: &crate::Error) {
 }
 
 pub async fn main(name: &'static str, build: impl FnOnce(&Deps) -> Result<Function>) -> ExitCode {
+    #[cfg(feature = "llm-local")]
+    crate::llm::local::size_candle_pool();
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
