@@ -418,3 +418,6 @@ mod tests;
 
 #[cfg(test)]
 mod eval;
+
+#[cfg(test)]
+mod eval_holdout;

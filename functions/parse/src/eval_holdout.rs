@@ -1,0 +1,275 @@
+//! The held-out evaluation: resumes from outside this project (`testdata/holdout/`, sources
+//! and licenses in its README), never used for tuning, scored like the development set.
+//!
+//! Run `cargo test -p catalyst-parse eval_holdout -- --nocapture` to see the table. The test
+//! asserts only that every file gets an answer (no panic; an `Ok`, or the error code the
+//! expected file names): the numbers are for reporting, not a gate.
+//!
+//! `eval.rs` keeps its helpers private, so the minimum is duplicated here (`Expected`, `norm`,
+//! `Counts`, `renderings`), with two differences: an expected file may name an `error`
+//! code instead of a resume, and empty expected values (a document with no job title, say)
+//! are left out of the counts, since nothing can match them.
+
+use crate::Deadline;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Expected {
+    name: String,
+    email: String,
+    work: Vec<ExpWork>,
+    education: Vec<ExpEdu>,
+    skills: Vec<String>,
+    /// The error code the parse must give instead (`no_text_layer` for a scan).
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExpWork {
+    name: String,
+    position: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExpEdu {
+    institution: String,
+    study_type: String,
+}
+
+/// As in `eval.rs`.
+fn norm(s: &str) -> String {
+    s.to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// True positives, predicted count, expected count — multiset match of normalised values
+/// (as in `eval.rs`).
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    tp: usize,
+    pred: usize,
+    exp: usize,
+}
+
+impl Counts {
+    fn add(&mut self, predicted: &[String], expected: &[String]) -> usize {
+        let mut pool: HashMap<String, usize> = HashMap::new();
+        for e in expected {
+            *pool.entry(norm(e)).or_default() += 1;
+        }
+        let mut tp = 0;
+        for p in predicted {
+            if let Some(n) = pool.get_mut(&norm(p))
+                && *n > 0
+            {
+                *n -= 1;
+                tp += 1;
+            }
+        }
+        self.tp += tp;
+        self.pred += predicted.len();
+        self.exp += expected.len();
+        tp
+    }
+    fn f1(&self) -> f64 {
+        if self.pred == 0 || self.exp == 0 {
+            return 0.0;
+        }
+        let p = self.tp as f64 / self.pred as f64;
+        let r = self.tp as f64 / self.exp as f64;
+        if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+    }
+}
+
+/// As in `eval.rs`: `<id>.<ext>` for each text format, and `src/<id>.html`.
+fn renderings(dir: &Path, id: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for ext in ["pdf", "docx", "odt", "rtf", "md", "txt"] {
+        let p = dir.join(format!("{id}.{ext}"));
+        if p.is_file() {
+            out.push(p);
+        }
+    }
+    let html = dir.join("src").join(format!("{id}.html"));
+    if html.is_file() {
+        out.push(html);
+    }
+    out
+}
+
+/// Expected values with the empty ones left out.
+fn present(values: impl Iterator<Item = String>) -> Vec<String> {
+    values.filter(|v| !norm(v).is_empty()).collect()
+}
+
+/// Expected values the prediction did not match, and predicted values that matched nothing.
+fn diff(predicted: &[String], expected: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut pool: Vec<(String, &String)> = expected.iter().map(|e| (norm(e), e)).collect();
+    let mut extra = Vec::new();
+    for p in predicted {
+        match pool.iter().position(|(n, _)| *n == norm(p)) {
+            Some(i) => {
+                pool.swap_remove(i);
+            }
+            None => extra.push(p.clone()),
+        }
+    }
+    (pool.into_iter().map(|(_, e)| e.clone()).collect(), extra)
+}
+
+#[test]
+fn eval_holdout_set() {
+    let parser = crate::tests::parser();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata").join("holdout");
+    let mut ids: Vec<String> = std::fs::read_dir(dir.join("expected"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(str::to_string))
+        .collect();
+    ids.sort();
+    assert!(!ids.is_empty(), "no expected files in {}", dir.display());
+    let (mut docs, mut name_ok, mut email_ok) = (0usize, 0usize, 0usize);
+    let (mut company, mut position, mut institution, mut degree, mut skills) =
+        (Counts::default(), Counts::default(), Counts::default(), Counts::default(), Counts::default());
+    let mut formats: HashMap<String, usize> = HashMap::new();
+    let mut misses: Vec<String> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    let mut errors_as_expected = 0usize;
+    for id in &ids {
+        let exp: Expected =
+            serde_json::from_slice(&std::fs::read(dir.join("expected").join(format!("{id}.json"))).unwrap())
+                .unwrap_or_else(|e| panic!("expected/{id}.json: {e}"));
+        let found = renderings(&dir, id);
+        if found.is_empty() {
+            failures.push(format!("{id}: no document beside expected/{id}.json"));
+        }
+        for path in found {
+            let bytes = std::fs::read(&path).unwrap();
+            let file = path.file_name().unwrap().to_str().unwrap().to_string();
+            let started = Instant::now();
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                parser.parse_blocking(&bytes, None, Some(&file), Deadline::after(Duration::from_secs(30)))
+            }));
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            let out = match (result, &exp.error) {
+                (Err(_), _) => {
+                    failures.push(format!("{file}: the parser panicked"));
+                    continue;
+                }
+                (Ok(Err(e)), Some(code)) if e.code() == code.as_str() => {
+                    println!("{file:36} error {code} as expected {ms:>7.2} ms");
+                    errors_as_expected += 1;
+                    continue;
+                }
+                (Ok(Err(e)), _) => {
+                    failures.push(format!("{file}: error {} ({e}), expected {:?}", e.code(), exp.error));
+                    continue;
+                }
+                (Ok(Ok(_)), Some(code)) => {
+                    failures.push(format!("{file}: parsed, but error {code} was expected"));
+                    continue;
+                }
+                (Ok(Ok(out)), None) => out,
+            };
+            *formats.entry(out.format.as_str().to_string()).or_default() += 1;
+            docs += 1;
+            let r = &out.resume;
+            let got_name = r.basics.name.clone().unwrap_or_default();
+            let got_email = r.basics.email.clone().unwrap_or_default();
+            if norm(&got_name) == norm(&exp.name) {
+                name_ok += 1;
+            } else {
+                misses.push(format!("{file}: name {got_name:?} != {:?}", exp.name));
+            }
+            if got_email.to_lowercase() == exp.email.to_lowercase() {
+                email_ok += 1;
+            } else {
+                misses.push(format!("{file}: email {got_email:?} != {:?}", exp.email));
+            }
+            let pc: Vec<String> = r.work.iter().filter_map(|w| w.name.clone()).collect();
+            let pp: Vec<String> = r.work.iter().filter_map(|w| w.position.clone()).collect();
+            let pi: Vec<String> = r.education.iter().filter_map(|e| e.institution.clone()).collect();
+            let pd: Vec<String> = r.education.iter().filter_map(|e| e.study_type.clone()).collect();
+            let ps: Vec<String> = r.skills.iter().flat_map(|s| s.keywords.clone()).collect();
+            let ec = present(exp.work.iter().map(|w| w.name.clone()));
+            let ep = present(exp.work.iter().map(|w| w.position.clone()));
+            let ei = present(exp.education.iter().map(|e| e.institution.clone()));
+            let ed = present(exp.education.iter().map(|e| e.study_type.clone()));
+            let es = present(exp.skills.iter().cloned());
+            for (label, counts, p, e) in [
+                ("company", &mut company, &pc, &ec),
+                ("position", &mut position, &pp, &ep),
+                ("institution", &mut institution, &pi, &ei),
+                ("degree", &mut degree, &pd, &ed),
+            ] {
+                if counts.add(p, e) < e.len().max(p.len()) {
+                    misses.push(format!("{file}: {label} {p:?} vs {e:?}"));
+                }
+            }
+            let skills_tp = skills.add(&ps, &es);
+            if skills_tp < es.len().max(ps.len()) {
+                let (missed, extra) = diff(&ps, &es);
+                misses.push(format!("{file}: skills missed {missed:?} extra {extra:?}"));
+            }
+            println!(
+                "{file:36} {:9} {:>3} pages {:>7.2} ms  work {}/{}  edu {}/{}  skills {}/{} ({} right)",
+                out.format.as_str(),
+                out.pages.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                ms,
+                r.work.len(),
+                exp.work.len(),
+                r.education.len(),
+                exp.education.len(),
+                ps.len(),
+                es.len(),
+                skills_tp
+            );
+        }
+    }
+    for m in &misses {
+        println!("miss: {m}");
+    }
+    let rate = |n: usize| if docs == 0 { 0.0 } else { n as f64 / docs as f64 };
+    println!("holdout documents: {docs} {formats:?}  errors as expected: {errors_as_expected}");
+    println!("name exact {:.3}  email exact {:.3}", rate(name_ok), rate(email_ok));
+    println!(
+        "F1: company {:.3}  position {:.3}  institution {:.3}  degree {:.3}  skills {:.3}",
+        company.f1(),
+        position.f1(),
+        institution.f1(),
+        degree.f1(),
+        skills.f1()
+    );
+    println!(
+        "P/R: company {:.3}/{:.3}  position {:.3}/{:.3}  institution {:.3}/{:.3}  degree {:.3}/{:.3}  skills {:.3}/{:.3}",
+        precision(company),
+        recall(company),
+        precision(position),
+        recall(position),
+        precision(institution),
+        recall(institution),
+        precision(degree),
+        recall(degree),
+        precision(skills),
+        recall(skills)
+    );
+    assert!(failures.is_empty(), "files without an answer:\n{}", failures.join("\n"));
+}
+
+fn precision(c: Counts) -> f64 {
+    if c.pred == 0 { 0.0 } else { c.tp as f64 / c.pred as f64 }
+}
+
+fn recall(c: Counts) -> f64 {
+    if c.exp == 0 { 0.0 } else { c.tp as f64 / c.exp as f64 }
+}
