@@ -319,7 +319,7 @@ fn opus_head(b: &[u8]) -> Result<OpusHead, AudioError> {
 /// surround and other multichannel streams (mapping families 1 and 255) go through the
 /// multistream decoder and are mixed down here.
 enum OpusDecoder {
-    Mono(ropus::Decoder),
+    Mono(Box<ropus::Decoder>),
     Multi { decoder: Box<ropus::OpusMSDecoder>, channels: usize, lfe: Option<usize>, pcm: Vec<i16> },
 }
 
@@ -341,7 +341,7 @@ impl OpusDecoder {
             0 if head.channels <= 2 => {
                 let d = ropus::Decoder::new(SAMPLE_RATE as u32, ropus::Channels::Mono)
                     .map_err(|e| AudioError::Malformed(format!("opus decoder: {e}")))?;
-                OpusDecoder::Mono(d)
+                OpusDecoder::Mono(Box::new(d))
             }
             1 | 255 => {
                 let channels = head.channels as usize;

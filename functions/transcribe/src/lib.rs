@@ -13,6 +13,7 @@ pub mod audio;
 pub mod ct2;
 pub mod mel;
 pub mod model;
+mod ops;
 pub mod vocab;
 pub mod webm;
 pub mod whisper;

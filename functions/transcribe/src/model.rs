@@ -7,7 +7,8 @@
 //! self-attention KV cache, over the same candle tensor ops, loading CTranslate2's fused
 //! projections directly.
 
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{D, DType, Device, Module, Tensor};
 
 use crate::ct2::{Ct2Model, FormatError};
 
@@ -82,7 +83,7 @@ struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let h = self.fc1.forward(&self.ln.forward(x)?)?.gelu_erf()?;
+        let h = crate::ops::gelu_erf(&self.fc1.forward(&self.ln.forward(x)?)?)?;
         x + self.fc2.forward(&h)?
     }
 }
@@ -106,7 +107,13 @@ pub struct Whisper {
     enc_pos: Tensor,
     encoder: Vec<EncoderLayer>,
     enc_ln: LayerNorm,
+    /// Token embeddings in f16 (as shipped): only a few rows are looked up per step, and
+    /// f32 would hold another 40 MB.
     embedding: Tensor,
+    /// The output projection (tied to `embedding`) in Q8_0: each decoded token multiplies
+    /// the whole vocabulary table (51,865 × 384), which in f32 is 80 MB read per token;
+    /// Q8_0 reads a quarter of that with candle's SIMD dot products.
+    logits: QMatMul,
     dec_pos: Tensor,
     decoder: Vec<DecoderLayer>,
     dec_ln: LayerNorm,
@@ -139,6 +146,28 @@ fn tensor(m: &Ct2Model, name: &str, device: &Device) -> Result<Tensor, LoadError
     }
     let data = v.to_f32()?;
     Ok(Tensor::from_vec(data, v.shape.as_slice(), device)?)
+}
+
+/// A variable kept in f16, as CTranslate2 ships the models.
+fn tensor_f16(m: &Ct2Model, name: &str, device: &Device) -> Result<Tensor, LoadError> {
+    let v = m.get(name)?;
+    if v.dtype == crate::ct2::DType::F16 {
+        return Ok(Tensor::from_raw_buffer(v.data, DType::F16, v.shape.as_slice(), device)?);
+    }
+    Ok(Tensor::from_vec(v.to_f32()?, v.shape.as_slice(), device)?.to_dtype(DType::F16)?)
+}
+
+/// A Q8_0 copy of a large matrix, quantized a slab of rows at a time so that no f32 copy
+/// of the whole (80 MB for the vocabulary table) exists at start-up.
+fn quantize_q8_0(w: &Tensor) -> Result<QTensor, LoadError> {
+    const SLAB: usize = 2048;
+    let (rows, cols) = w.dims2()?;
+    let mut raw = Vec::with_capacity(rows * cols / 32 * 34);
+    for start in (0..rows).step_by(SLAB) {
+        let slab = w.narrow(0, start, SLAB.min(rows - start))?.to_dtype(DType::F32)?;
+        raw.extend_from_slice(&QTensor::quantize(&slab, GgmlDType::Q8_0)?.data()?);
+    }
+    Ok(candle_core::quantized::ggml_file::qtensor_from_ggml(GgmlDType::Q8_0, &raw, vec![rows, cols], w.device())?)
 }
 
 fn linear(m: &Ct2Model, prefix: &str, device: &Device, bias: bool) -> Result<Linear, LoadError> {
@@ -194,18 +223,18 @@ fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> candle_c
         for h in 0..n_head {
             let (qh, kh, vh) = (q.narrow(1, h, 1)?, k.narrow(1, h, 1)?, v.narrow(1, h, 1)?);
             let d = qh.dim(D::Minus1)? as f64;
-            let w = candle_nn::ops::softmax_last_dim(&(qh.matmul(&kh.t()?)? * (1.0 / d.sqrt()))?)?;
+            let w = crate::ops::scaled_softmax_last_dim(&qh.matmul(&kh.t()?)?, (1.0 / d.sqrt()) as f32)?;
             outs.push(w.matmul(&vh)?);
         }
         return merge_heads(&Tensor::cat(&outs, 1)?);
     }
     let d = q.dim(D::Minus1)? as f64;
-    let scores = (q.matmul(&k.t()?)? * (1.0 / d.sqrt()))?;
-    let scores = match mask {
-        Some(m) => scores.broadcast_add(m)?,
-        None => scores,
+    let scale = (1.0 / d.sqrt()) as f32;
+    let w = match mask {
+        // The mask is 0 or -inf, so it is the same added before or after scaling.
+        Some(m) => crate::ops::scaled_softmax_last_dim(&q.matmul(&k.t()?)?.broadcast_add(m)?, scale)?,
+        None => crate::ops::scaled_softmax_last_dim(&q.matmul(&k.t()?)?, scale)?,
     };
-    let w = candle_nn::ops::softmax_last_dim(&scores)?;
     merge_heads(&w.matmul(v)?)
 }
 
@@ -232,7 +261,7 @@ impl Whisper {
         let conv1 = (tensor(m, "encoder/conv1/weight", d)?, tensor(m, "encoder/conv1/bias", d)?);
         let conv2 = (tensor(m, "encoder/conv2/weight", d)?, tensor(m, "encoder/conv2/bias", d)?);
         let enc_pos = tensor(m, "encoder/position_encodings/encodings", d)?;
-        let embedding = tensor(m, "decoder/embeddings/weight", d)?;
+        let embedding = tensor_f16(m, "decoder/embeddings/weight", d)?;
         let dec_pos = tensor(m, "decoder/position_encodings/encodings", d)?;
         let (n_vocab, n_state) = embedding.dims2()?;
         let (n_audio_ctx, _) = enc_pos.dims2()?;
@@ -277,6 +306,7 @@ impl Whisper {
             enc_pos,
             encoder,
             enc_ln: layer_norm(m, "encoder/layer_norm", d)?,
+            logits: QMatMul::from_qtensor(quantize_q8_0(&embedding)?)?,
             embedding,
             dec_pos,
             decoder,
@@ -288,8 +318,9 @@ impl Whisper {
     pub fn encode(&self, mel: &[f32]) -> candle_core::Result<Tensor> {
         let frames = mel.len() / self.dims.n_mels;
         let x = Tensor::from_slice(mel, (1, self.dims.n_mels, frames), &self.device)?;
-        let x = x.conv1d(&self.conv1.0, 1, 1, 1, 1)?.broadcast_add(&self.conv1.1.reshape((1, (), 1))?)?.gelu_erf()?;
-        let x = x.conv1d(&self.conv2.0, 1, 2, 1, 1)?.broadcast_add(&self.conv2.1.reshape((1, (), 1))?)?.gelu_erf()?;
+        let gelu = crate::ops::gelu_erf;
+        let x = gelu(&x.conv1d(&self.conv1.0, 1, 1, 1, 1)?.broadcast_add(&self.conv1.1.reshape((1, (), 1))?)?)?;
+        let x = gelu(&x.conv1d(&self.conv2.0, 1, 2, 1, 1)?.broadcast_add(&self.conv2.1.reshape((1, (), 1))?)?)?;
         let mut x = x.transpose(1, 2)?.broadcast_add(&self.enc_pos)?;
         for layer in &self.encoder {
             let a = &layer.attn;
@@ -329,6 +360,7 @@ impl Whisper {
         let mut x = self
             .embedding
             .index_select(&ids, 0)?
+            .to_dtype(DType::F32)?
             .broadcast_add(&self.dec_pos.narrow(0, offset, n_tok)?)?
             .unsqueeze(0)?;
         // Causal mask over [cached + new] keys, needed only when several tokens go in at once.
@@ -366,7 +398,7 @@ impl Whisper {
         let mut out = Vec::with_capacity(rows.len());
         for &r in rows {
             // Tied output projection: logits = h · Eᵀ.
-            let logits = x.narrow(0, r, 1)?.matmul(&self.embedding.t()?)?;
+            let logits = self.logits.forward(&x.narrow(0, r, 1)?)?;
             out.push(logits.squeeze(0)?.to_dtype(DType::F32)?.to_vec1::<f32>()?);
         }
         Ok(out)
