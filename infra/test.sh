@@ -13,9 +13,11 @@ export CATALYST_DATA_DIR="${CATALYST_DATA_DIR:-$root/.catalyst}"
 export CATALYST_MODELS_DIR="${CATALYST_MODELS_DIR:-$CATALYST_DATA_DIR/models}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # candle's pool for quantized products (the local LLM) spins a thread per core unless
-# told otherwise; tests run in parallel, so each gets one (what LLM_THREADS=1 gives the
-# functions, see shared::llm::local::size_candle_pool).
+# told otherwise, and without RAYON_NUM_THREADS every f32 product parses /proc/cpuinfo;
+# tests run in parallel, so each model gets one thread (what LLM_THREADS=1 gives the
+# functions, see shared::llm::local::configure_candle_threads).
 export CANDLE_NUM_THREADS="${CANDLE_NUM_THREADS:-1}"
+export RAYON_NUM_THREADS="${RAYON_NUM_THREADS:-$(nproc)}"
 target="${CARGO_TARGET_DIR:-$root/target}"
 # CI builds once from nothing: incremental state would only cost disk (gigabytes) and time.
 if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi

@@ -32,9 +32,9 @@ if [ -n "${TARGET_CPU:-}" ]; then
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}/cpu-$TARGET_CPU"
 fi
 out="$(mktemp)"; trap 'rm -f "$out"' EXIT
-# CANDLE_NUM_THREADS: what runtime::main sets from LLM_THREADS (candle's own pool for
-# quantized products; left unset it spins a thread per core).
-(cd "$root" && LLM_BENCH_GGUF="$gguf" LLM_THREADS="$threads" CANDLE_NUM_THREADS="$threads" LLM_BENCH_TOKENS="$tokens" \
+# The benchmark sizes candle's threads from LLM_THREADS as runtime::main does
+# (shared::llm::local::configure_candle_threads).
+(cd "$root" && LLM_BENCH_GGUF="$gguf" LLM_THREADS="$threads" LLM_BENCH_TOKENS="$tokens" \
   cargo test "${profile[@]}" -q -p catalyst-shared --features llm,llm-local --lib llm::bench -- \
   --ignored --nocapture --test-threads 1) > "$out" 2>&1 || { cat "$out" >&2; exit 1; }
 grep -o '{"bench".*}' "$out"

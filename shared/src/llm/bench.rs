@@ -101,6 +101,8 @@ async fn bench_port_overhead() {
 #[tokio::test(flavor = "current_thread")]
 #[ignore = "benchmark: infra/bench/llm/run.sh"]
 async fn bench_local_tokens_per_second() {
+    // The thread set-up `runtime::main` gives the functions.
+    super::local::configure_candle_threads();
     use futures::StreamExt;
     let path = std::env::var("LLM_BENCH_GGUF").map(std::path::PathBuf::from).unwrap_or_else(|_| {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.catalyst/models/smollm2-135m/model.gguf")

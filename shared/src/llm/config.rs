@@ -180,7 +180,7 @@ pub struct LlmConfig {
     /// `LLM_THREADS`: CPU threads for the local model (default 1: on small machines one
     /// thread is faster than two contending for the same core). Also sizes candle's own
     /// pool for quantized products unless `CANDLE_NUM_THREADS` is set (see
-    /// `local::size_candle_pool`).
+    /// `local::configure_candle_threads`).
     pub local_threads: usize,
 }
 

@@ -21,7 +21,7 @@
 //! Generation runs on a blocking thread inside a dedicated rayon pool of `LLM_THREADS`
 //! threads (default 1), and stops at the next token once the caller drops the future or
 //! the stream. candle runs the quantized matrix products on a pool of its own, sized
-//! from the environment: see [`size_candle_pool`].
+//! from the environment: see [`configure_candle_threads`].
 
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
@@ -509,28 +509,39 @@ impl LocalModel {
     }
 }
 
-/// candle 0.11 runs quantized matrix products on its own pool, created at the first one
-/// with `CANDLE_NUM_THREADS` threads (else `RAYON_NUM_THREADS`, else one per physical
-/// core), whose workers spin between products and are pinned to cores. Our rayon pool
-/// of `LLM_THREADS` does not bound it, so a model asked for one thread kept every core
-/// spinning: beside another busy process on the 2-core machine generation fell from 105
-/// to 11 tokens/s, and in `agent` the evaluator's ONNX Runtime competes for the same
-/// cores. This sets `CANDLE_NUM_THREADS` to `LLM_THREADS` (default 1) unless the
-/// deployment set it. `runtime::main` calls it first thing; it must run before any
-/// thread reads the environment and before the first quantized product.
-pub fn size_candle_pool() {
-    if std::env::var_os("CANDLE_NUM_THREADS").is_some() {
-        return;
-    }
+/// candle 0.11 sizes its CPU threading from the environment, and two of its defaults hurt
+/// the local model:
+/// - Quantized matrix products run on candle's own pool, created at the first one with
+///   `CANDLE_NUM_THREADS` threads (else one per physical core), whose workers spin between
+///   products. Our rayon pool of `LLM_THREADS` does not bound it, so a model asked for one
+///   thread kept every core spinning: beside one busy process on the 2-core machine,
+///   generation fell from ~100 to 27-34 tokens/s. `CANDLE_NUM_THREADS` becomes
+///   `LLM_THREADS` (default 1).
+/// - Every f32 matrix product asks for the thread count, which without
+///   `RAYON_NUM_THREADS` means parsing /proc/cpuinfo (num_cpus): 7-9% of generation time.
+///   `RAYON_NUM_THREADS` becomes the available parallelism, rayon's own default, so the
+///   global rayon pool is the same size as before; generation went from ~96 to ~123
+///   tokens/s.
+///
+/// A variable the deployment set is left alone. `runtime::main` calls this first thing; it
+/// must run before any other thread reads the environment and before candle's first
+/// product.
+pub fn configure_candle_threads() {
     let threads = std::env::var("LLM_THREADS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|n| (1..=256).contains(n))
         .unwrap_or(1);
-    // SAFETY: called at the start of `runtime::main`, before the function is built or
-    // served: the runtime's worker threads are parked with no task, and nothing else in
-    // the process reads or writes the environment concurrently.
-    unsafe { std::env::set_var("CANDLE_NUM_THREADS", threads.to_string()) };
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    for (var, value) in [("CANDLE_NUM_THREADS", threads), ("RAYON_NUM_THREADS", cores)] {
+        if std::env::var_os(var).is_none() {
+            // SAFETY: called at the start of `runtime::main` (and of the benchmark, on the
+            // test harness's one test thread), before the function is built or served: the
+            // runtime's worker threads are parked with no task, and nothing else in the
+            // process reads or writes the environment concurrently.
+            unsafe { std::env::set_var(var, value.to_string()) };
+        }
+    }
 }
 
 /// The weights, with Q4_1 tensors re-quantised to Q8_0: candle's CPU kernels have SIMD
@@ -796,18 +807,19 @@ mod tests {
         if std::env::var_os("CATALYST_TEST_CANDLE_POOL").is_none() {
             return;
         }
-        size_candle_pool();
+        configure_candle_threads();
         let m = model();
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let answer = rt.block_on(m.complete(&ask("Say hi."))).unwrap();
         assert!(answer.usage.output_tokens > 0);
+        assert!(std::env::var("RAYON_NUM_THREADS").is_ok_and(|v| v.parse::<usize>().is_ok_and(|n| n >= 1)));
         println!("candle pool threads: {}", threads_named("candle-bp-"));
     }
 
     #[test]
     fn candle_pool_follows_llm_threads() {
         // candle 0.11 sizes its pool for quantized products from the environment at the
-        // first product; in a fresh process, `size_candle_pool` must make it LLM_THREADS
+        // first product; in a fresh process, `configure_candle_threads` must make it LLM_THREADS
         // (the caller is one of them), not one spinning thread per core.
         for (llm_threads, workers) in [("1", 0), ("2", 1)] {
             let out = std::process::Command::new(std::env::current_exe().unwrap())

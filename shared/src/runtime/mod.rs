@@ -180,7 +180,7 @@ async fn report_init_error(api: &str, e: &crate::Error) {
 
 pub async fn main(name: &'static str, build: impl FnOnce(&Deps) -> Result<Function>) -> ExitCode {
     #[cfg(feature = "llm-local")]
-    crate::llm::local::size_candle_pool();
+    crate::llm::local::configure_candle_threads();
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
