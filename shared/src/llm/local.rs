@@ -14,8 +14,8 @@
 //! generation ends as soon as the value is complete. Schema conformance is then checked
 //! by [`crate::llm::complete_json`] like any provider's answer.
 //!
-//! Q4_1 tensors are re-quantised to Q8_0 at load, on every core (~0.4 s of the 0.53 s
-//! start-up, ~50% more memory for those tensors): candle has SIMD kernels for Q8_0 but
+//! Q4_1 tensors are re-quantised to Q8_0 at load, on every core (most of the 0.53 s
+//! start-up; ~50% more memory for those tensors): candle has SIMD kernels for Q8_0 but
 //! not Q4_1, and measured here that made prefill about 5x and generation about 3x faster
 //! on one core.
 //!
