@@ -1,6 +1,7 @@
 //! The parse function in Lambda mode over real S3 and SQS protocol servers (moto): an
 //! upload raises an S3 ObjectCreated notification into SQS, exactly as S3 sends it; that
-//! event, delivered twice, is parsed once, with the result written back to S3.
+//! event, delivered twice, is parsed once, with the result written back to S3. And
+//! optimize's LLM key, read from Secrets Manager (moto) at cold start.
 
 use aws_sdk_s3::types::{
     BucketVersioningStatus, Event, FilterRule, FilterRuleName, NotificationConfiguration,
@@ -301,4 +302,50 @@ async fn parse_hands_out_presigned_upload_urls_that_s3_accepts() {
     assert!(response.status().is_success(), "{}", response.text().await.unwrap());
     let blob = S3BlobStore::with_config(&s3.config(), "uploads", "");
     assert_eq!(&blob.get(key).await.unwrap().data[..], RESUME.as_bytes());
+}
+
+/// optimize reads a hosted provider's API key from Secrets Manager at cold start, as the
+/// agent does: a missing secret stops start-up (naming the variable) rather than the
+/// first nightly run hours later. Secrets Manager is moto; the provider is never called.
+#[tokio::test]
+async fn optimize_reads_its_llm_secret_at_cold_start() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let env = |secret: &str| {
+        let mut env = catalyst_e2e::local_env(dir.path());
+        env.extend([
+            ("AWS_ENDPOINT_URL".to_owned(), moto.url()),
+            ("AWS_ACCESS_KEY_ID".to_owned(), "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), "testing".to_owned()),
+            ("CATALYST_AUTH".to_owned(), "off".to_owned()),
+            ("LLM_URL".to_owned(), "http://127.0.0.1:9/v1".to_owned()),
+            ("LLM_MODEL".to_owned(), "gpt-test".to_owned()),
+            ("LLM_API_KEY_SECRET".to_owned(), secret.to_owned()),
+        ]);
+        env
+    };
+
+    let mut missing = Proc::start(&bin("optimize"), &[], &env("catalyst/llm-missing"), dir.path());
+    let status = missing.wait_exit(Duration::from_secs(60)).await;
+    assert!(!status.success(), "started without its secret:\n{}", missing.output());
+    assert!(missing.output().contains("LLM_API_KEY_SECRET"), "{}", missing.output());
+
+    // Secrets Manager's JSON protocol, as the SDK speaks it; moto reads the service and
+    // region from the credential scope and checks no signature.
+    let scope = "AWS4-HMAC-SHA256 Credential=testing/20261125/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0";
+    let created = catalyst_e2e::client()
+        .post(moto.url())
+        .header("authorization", scope)
+        .header("x-amz-target", "secretsmanager.CreateSecret")
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(r#"{"Name": "catalyst/llm", "SecretString": "sk-test-from-secrets-manager"}"#)
+        .send()
+        .await
+        .unwrap();
+    let status = created.status();
+    let body = created.text().await.unwrap();
+    assert!(status.is_success() && body.contains("catalyst/llm"), "{status}: {body}");
+    let ok = Proc::start_http(&bin("optimize"), &[], env("catalyst/llm"), dir.path()).await;
+    assert_eq!(catalyst_e2e::get(ok.url("/healthz")).await.status(), 200);
+    assert!(!ok.output().contains("sk-test-from-secrets-manager"), "the key reached the log");
 }

@@ -79,13 +79,23 @@ pub fn routes(state: AppState) -> OpenApiRouter {
     OpenApiRouter::new().routes(routes!(active_prompts)).with_state(state)
 }
 
-/// Build the function. The LLM configuration is checked here; the model itself loads
-/// on a run's first planning step (see `run::LazyLlm`).
+/// Build the function. The LLM configuration is checked here. A chain of hosted providers
+/// is built here too, so that an API key held in a secret manager is read (and a missing
+/// or unreadable one reported) at cold start, like the agent's; a chain that includes the
+/// embedded model loads on a run's first planning step instead (see `run::LazyLlm`).
 pub fn function(deps: &Deps) -> Result<Function> {
     let store = deps.store()?;
     let llm_config = catalyst_shared::llm::LlmConfig::from_env(deps.config.models_dir.clone())
         .map_err(|e| Error::bad_request(e.to_string()).with_code("invalid_config"))?;
-    let llm = Arc::new(run::LazyLlm::from_config(llm_config));
+    let uses_local = std::iter::once(&llm_config.primary)
+        .chain(&llm_config.fallbacks)
+        .any(|p| p.kind == catalyst_shared::llm::ProviderKind::Local);
+    let llm = Arc::new(if uses_local {
+        run::LazyLlm::from_config(llm_config)
+    } else {
+        let model = catalyst_shared::runtime::block_on_startup(catalyst_shared::llm::from_config(&llm_config))??;
+        run::LazyLlm::ready(model)
+    });
     let ports = run::Ports { store: store.clone(), queue: deps.queue()?, llm };
     Ok(Function::new("optimize", routes(AppState { store }), Arc::new(OptimizeTriggers { ports })))
 }

@@ -202,10 +202,11 @@ pub struct Ports {
     pub llm: Arc<LazyLlm>,
 }
 
-/// The proposers' LLM, loaded on the first planning step rather than at cold start:
-/// most invocations of this function are a run checking on its replays, which need no
-/// model, and a local GGUF model would cost each of them a load. The configuration is
-/// read at start, so a bad one still stops the function there.
+/// The proposers' LLM. With the embedded model in the chain it loads on the first
+/// planning step rather than at cold start: most invocations of this function are a run
+/// checking on its replays, which need no model, and a local GGUF would cost each of them
+/// a load. The configuration is read at start, so a bad one still stops the function
+/// there; hosted-only chains are built at start (`ready`).
 pub struct LazyLlm {
     config: Option<catalyst_shared::llm::LlmConfig>,
     cell: tokio::sync::OnceCell<Arc<dyn LanguageModel>>,
