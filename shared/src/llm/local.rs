@@ -548,11 +548,25 @@ pub fn configure_candle_threads() {
 /// The weights, with Q4_1 tensors re-quantised to Q8_0: candle's CPU kernels have SIMD
 /// dot products for Q8_0 but not for Q4_1, and Q8_0 loses nothing Q4_1 kept.
 fn load_weights(content: gguf_file::Content, file: &mut std::fs::File) -> candle_core::Result<ModelWeights> {
-    use candle_core::quantized::{GgmlDType, QTensor, ggml_file::qtensor_from_ggml};
-    use rayon::prelude::*;
-    if !content.tensor_infos.values().any(|t| t.ggml_dtype == GgmlDType::Q4_1) {
+    if !content.tensor_infos.values().any(|t| t.ggml_dtype == candle_core::quantized::GgmlDType::Q4_1) {
         return ModelWeights::from_gguf(content, file, &Device::Cpu);
     }
+    let mut buf = std::io::Cursor::new(Vec::new());
+    write_q8_0_gguf(&content, file, &mut buf)?;
+    buf.set_position(0);
+    let content = gguf_file::Content::read(&mut buf)?;
+    ModelWeights::from_gguf(content, &mut buf, &Device::Cpu)
+}
+
+/// The GGUF behind `content` with its Q4_1 tensors re-quantised to Q8_0 (everything else
+/// as it is), written to `out`.
+fn write_q8_0_gguf<R: std::io::Read + std::io::Seek, W: std::io::Write + std::io::Seek>(
+    content: &gguf_file::Content,
+    file: &mut R,
+    out: &mut W,
+) -> candle_core::Result<()> {
+    use candle_core::quantized::{GgmlDType, QTensor, ggml_file::qtensor_from_ggml};
+    use rayon::prelude::*;
     let mut tensors = Vec::with_capacity(content.tensor_infos.len());
     for name in content.tensor_infos.keys() {
         tensors.push((name.clone(), content.tensor(file, name, &Device::Cpu)?));
@@ -567,12 +581,7 @@ fn load_weights(content: gguf_file::Content, file: &mut std::fs::File) -> candle
     })?;
     let metadata: Vec<(&str, &gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    let mut buf = std::io::Cursor::new(Vec::new());
-    gguf_file::write(&mut buf, &metadata, &refs)?;
-    drop(tensors);
-    buf.set_position(0);
-    let content = gguf_file::Content::read(&mut buf)?;
-    ModelWeights::from_gguf(content, &mut buf, &Device::Cpu)
+    gguf_file::write(out, &metadata, &refs)
 }
 
 /// GGUF Q4_1 blocks (f16 scale, f16 minimum, 32 nibbles: 20 bytes) to Q8_0 blocks (f16
@@ -833,6 +842,33 @@ mod tests {
         assert_eq!(q.len(), 34);
         assert_eq!(q[2..18], [0u8; 16]);
         assert_eq!(q[18..], [127u8; 16]);
+    }
+
+    #[tokio::test]
+    async fn a_gguf_in_another_quantisation_loads_through_the_same_path() {
+        // Users may point LLM_MODEL_PATH at a GGUF of their own. The only llama-architecture
+        // GGUF on the registries is SmolLM2's Q4_1, so the test writes the same weights as a
+        // Q8_0 file: that one loads as it is (no re-quantisation) and must give the same
+        // greedy text as the Q4_1 file.
+        let m = model();
+        let base = std::env::var("CATALYST_MODELS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.catalyst/models"));
+        let mut file = std::fs::File::open(base.join("smollm2-135m/model.gguf")).unwrap();
+        let content = gguf_file::Content::read(&mut file).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let q8_path = dir.path().join("smollm2-q8_0.gguf");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&q8_path).unwrap());
+        write_q8_0_gguf(&content, &mut file, &mut out).unwrap();
+        drop(out);
+        let mut check = std::fs::File::open(&q8_path).unwrap();
+        let written = gguf_file::Content::read(&mut check).unwrap();
+        assert!(written.tensor_infos.values().all(|t| t.ggml_dtype != candle_core::quantized::GgmlDType::Q4_1));
+        let other = LocalModel::load(&q8_path, 1).unwrap();
+        let req = ask("What is the capital of France?").system("You are a helpful assistant.");
+        let (a, b) = (m.complete(&req).await.unwrap(), other.complete(&req).await.unwrap());
+        assert!(a.text.contains("Paris"), "{:?}", a.text);
+        assert_eq!(a.text, b.text);
     }
 
     #[test]
