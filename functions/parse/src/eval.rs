@@ -9,29 +9,33 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Deserialize)]
-struct Expected {
-    name: String,
-    email: String,
-    work: Vec<ExpWork>,
-    education: Vec<ExpEdu>,
-    skills: Vec<String>,
+/// An expected file (`testdata/expected/`, `testdata/holdout/expected/`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Expected {
+    pub name: String,
+    pub email: String,
+    pub work: Vec<ExpWork>,
+    pub education: Vec<ExpEdu>,
+    pub skills: Vec<String>,
+    /// The error code the parse must give instead (`no_text_layer` for a scan).
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-struct ExpWork {
-    name: String,
-    position: String,
+pub(crate) struct ExpWork {
+    pub name: String,
+    pub position: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ExpEdu {
-    institution: String,
-    study_type: String,
+pub(crate) struct ExpEdu {
+    pub institution: String,
+    pub study_type: String,
 }
 
-fn norm(s: &str) -> String {
+pub(crate) fn norm(s: &str) -> String {
     s.to_lowercase()
         .chars()
         .map(|c| if c.is_alphanumeric() { c } else { ' ' })
@@ -43,30 +47,34 @@ fn norm(s: &str) -> String {
 
 /// True positives, predicted count, expected count — multiset match of normalised values.
 #[derive(Debug, Default, Clone, Copy)]
-struct Counts {
-    tp: usize,
-    pred: usize,
-    exp: usize,
+pub(crate) struct Counts {
+    pub tp: usize,
+    pub pred: usize,
+    pub exp: usize,
 }
 
 impl Counts {
-    fn add(&mut self, predicted: &[String], expected: &[String]) {
+    /// Count one document; its true positives.
+    pub fn add(&mut self, predicted: &[String], expected: &[String]) -> usize {
         let mut pool: HashMap<String, usize> = HashMap::new();
         for e in expected {
             *pool.entry(norm(e)).or_default() += 1;
         }
+        let mut tp = 0;
         for p in predicted {
             if let Some(n) = pool.get_mut(&norm(p))
                 && *n > 0
             {
                 *n -= 1;
-                self.tp += 1;
+                tp += 1;
             }
         }
+        self.tp += tp;
         self.pred += predicted.len();
         self.exp += expected.len();
+        tp
     }
-    fn f1(&self) -> f64 {
+    pub fn f1(&self) -> f64 {
         if self.pred == 0 || self.exp == 0 {
             return 0.0;
         }
@@ -76,7 +84,8 @@ impl Counts {
     }
 }
 
-fn renderings(dir: &Path, id: &str) -> Vec<PathBuf> {
+/// `<id>.<ext>` for each text format, and `src/<id>.html`.
+pub(crate) fn renderings(dir: &Path, id: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for ext in ["pdf", "docx", "odt", "rtf", "md", "txt"] {
         let p = dir.join(format!("{id}.{ext}"));

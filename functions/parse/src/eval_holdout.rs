@@ -5,108 +5,16 @@
 //! asserts only that every file gets an answer (no panic; an `Ok`, or the error code the
 //! expected file names): the numbers are for reporting, not a gate.
 //!
-//! `eval.rs` keeps its helpers private, so the minimum is duplicated here (`Expected`, `norm`,
-//! `Counts`, `renderings`), with two differences: an expected file may name an `error`
-//! code instead of a resume, and empty expected values (a document with no job title, say)
-//! are left out of the counts, since nothing can match them.
+//! Scored with `eval.rs`'s helpers, with two differences: an expected file may name an
+//! `error` code instead of a resume, and empty expected values (a document with no job
+//! title, say) are left out of the counts, since nothing can match them.
 
 use crate::Deadline;
-use serde::Deserialize;
+use crate::eval::{Counts, Expected, norm, renderings};
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Expected {
-    name: String,
-    email: String,
-    work: Vec<ExpWork>,
-    education: Vec<ExpEdu>,
-    skills: Vec<String>,
-    /// The error code the parse must give instead (`no_text_layer` for a scan).
-    error: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ExpWork {
-    name: String,
-    position: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ExpEdu {
-    institution: String,
-    study_type: String,
-}
-
-/// As in `eval.rs`.
-fn norm(s: &str) -> String {
-    s.to_lowercase()
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// True positives, predicted count, expected count — multiset match of normalised values
-/// (as in `eval.rs`).
-#[derive(Debug, Default, Clone, Copy)]
-struct Counts {
-    tp: usize,
-    pred: usize,
-    exp: usize,
-}
-
-impl Counts {
-    fn add(&mut self, predicted: &[String], expected: &[String]) -> usize {
-        let mut pool: HashMap<String, usize> = HashMap::new();
-        for e in expected {
-            *pool.entry(norm(e)).or_default() += 1;
-        }
-        let mut tp = 0;
-        for p in predicted {
-            if let Some(n) = pool.get_mut(&norm(p))
-                && *n > 0
-            {
-                *n -= 1;
-                tp += 1;
-            }
-        }
-        self.tp += tp;
-        self.pred += predicted.len();
-        self.exp += expected.len();
-        tp
-    }
-    fn f1(&self) -> f64 {
-        if self.pred == 0 || self.exp == 0 {
-            return 0.0;
-        }
-        let p = self.tp as f64 / self.pred as f64;
-        let r = self.tp as f64 / self.exp as f64;
-        if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
-    }
-}
-
-/// As in `eval.rs`: `<id>.<ext>` for each text format, and `src/<id>.html`.
-fn renderings(dir: &Path, id: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for ext in ["pdf", "docx", "odt", "rtf", "md", "txt"] {
-        let p = dir.join(format!("{id}.{ext}"));
-        if p.is_file() {
-            out.push(p);
-        }
-    }
-    let html = dir.join("src").join(format!("{id}.html"));
-    if html.is_file() {
-        out.push(html);
-    }
-    out
-}
 
 /// Expected values with the empty ones left out.
 fn present(values: impl Iterator<Item = String>) -> Vec<String> {
