@@ -161,6 +161,9 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
             "études",
             "parcours académique",
             "formation académique",
+            "formation initiale",
+            "formation continue",
+            "formation complémentaire",
             "diplômes",
             "diplômes et formations",
             "educación",
@@ -399,7 +402,7 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
 fn heading_key(line: &str) -> String {
     let t = line.trim().trim_start_matches(['#', '•', '*', '=', '-', '_', '|', '■', '▪', '►']).trim();
     let t = t.trim_end_matches([':', '：', '.', '#', '*', '=', '-', '_', '|']).trim();
-    let mut key = t.to_lowercase().replace(['\u{2019}'], "'");
+    let mut key = fold_accents(&t.to_lowercase().replace(['\u{2019}'], "'"));
     key = key.split_whitespace().collect::<Vec<_>>().join(" ");
     let words: Vec<&str> = key.split(' ').collect();
     if words.len() >= 4 && words.iter().all(|w| w.chars().count() == 1) {
@@ -407,6 +410,19 @@ fn heading_key(line: &str) -> String {
     }
     key
 }
+
+/// Letters without their accents (NFD, combining marks dropped): a heading typed with the
+/// wrong accent ("Expèriences") or none ("Experience professionnelle", "Formacion") is
+/// still the same heading.
+fn fold_accents(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    s.nfd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)).collect()
+}
+
+/// The heading names, folded like the keys they are compared with.
+static FOLDED: std::sync::LazyLock<Vec<(SectionKind, Vec<String>)>> = std::sync::LazyLock::new(|| {
+    HEADINGS.iter().map(|(kind, names)| (*kind, names.iter().map(|n| fold_accents(n)).collect())).collect()
+});
 
 /// The section a line opens, if it is a heading.
 pub fn heading_kind(line: &str) -> Option<SectionKind> {
@@ -428,7 +444,7 @@ pub fn heading_kind(line: &str) -> Option<SectionKind> {
         .replace(" y ", " and ")
         .replace(" e ", " and ")
         .replace(" en ", " and ");
-    for (kind, names) in HEADINGS {
+    for (kind, names) in FOLDED.iter() {
         if names.iter().any(|n| *n == key || n.replace(" & ", " and ") == key_and) {
             return Some(*kind);
         }
@@ -437,8 +453,8 @@ pub fn heading_kind(line: &str) -> Option<SectionKind> {
     // part decides.
     for sep in [" & ", " and ", " / ", " und ", " et ", " y ", " e ", " en ", ", "] {
         if let Some((first, _)) = key.split_once(sep) {
-            for (kind, names) in HEADINGS {
-                if names.contains(&first.trim()) {
+            for (kind, names) in FOLDED.iter() {
+                if names.iter().any(|n| n == first.trim()) {
                     return Some(*kind);
                 }
             }
@@ -520,6 +536,13 @@ mod tests {
             ("Education & Certifications", SectionKind::Education),
             ("Idiomas", SectionKind::Languages),
             ("Centres d’intérêt", SectionKind::Interests),
+            // Accents typed wrong or left out, and the usual French qualifiers.
+            ("Expèriences", SectionKind::Work),
+            ("EXPERIENCE PROFESSIONNELLE", SectionKind::Work),
+            ("Formacion academica", SectionKind::Education),
+            ("Formation initiale", SectionKind::Education),
+            ("Formation continue :", SectionKind::Education),
+            ("Competences", SectionKind::Skills),
         ] {
             assert_eq!(heading_kind(line), Some(kind), "{line}");
         }
