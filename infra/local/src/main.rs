@@ -135,6 +135,9 @@ enum ModelsCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread exists: candle's thread pools, as the functions' runtime::main
+    // sizes them (the stack runs the agent's local model in this process).
+    catalyst_shared::llm::local::configure_candle_threads();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(code) => code,

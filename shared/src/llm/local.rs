@@ -524,9 +524,9 @@ impl LocalModel {
 ///   global rayon pool is the same size as before; generation went from ~96 to ~123
 ///   tokens/s.
 ///
-/// A variable the deployment set is left alone. `runtime::main` calls this first thing; it
-/// must run before any other thread reads the environment and before candle's first
-/// product.
+/// A variable the deployment set is left alone. `runtime::main` and the local stack's
+/// `main` call this first thing; it must run before any other thread reads the
+/// environment and before candle's first product.
 pub fn configure_candle_threads() {
     let threads = std::env::var("LLM_THREADS")
         .ok()
