@@ -84,6 +84,47 @@ impl Counts {
     }
 }
 
+/// What one parse found, field by field as the metrics count it.
+pub(crate) struct Found {
+    pub company: Vec<String>,
+    pub position: Vec<String>,
+    pub institution: Vec<String>,
+    pub degree: Vec<String>,
+    pub skills: Vec<String>,
+}
+
+impl Found {
+    pub fn of(r: &crate::resume::Resume) -> Found {
+        Found {
+            company: r.work.iter().filter_map(|w| w.name.clone()).collect(),
+            position: r.work.iter().filter_map(|w| w.position.clone()).collect(),
+            institution: r.education.iter().filter_map(|e| e.institution.clone()).collect(),
+            degree: r.education.iter().filter_map(|e| e.study_type.clone()).collect(),
+            skills: r.skills.iter().flat_map(|s| s.keywords.clone()).collect(),
+        }
+    }
+}
+
+/// Exact-match name and e-mail; each miss is added to `misses`. Whether each matched.
+pub(crate) fn identity(
+    file: &str,
+    r: &crate::resume::Resume,
+    exp: &Expected,
+    misses: &mut Vec<String>,
+) -> (bool, bool) {
+    let got_name = r.basics.name.clone().unwrap_or_default();
+    let got_email = r.basics.email.clone().unwrap_or_default();
+    let name_ok = norm(&got_name) == norm(&exp.name);
+    if !name_ok {
+        misses.push(format!("{file}: name {got_name:?} != {:?}", exp.name));
+    }
+    let email_ok = got_email.to_lowercase() == exp.email.to_lowercase();
+    if !email_ok {
+        misses.push(format!("{file}: email {got_email:?} != {:?}", exp.email));
+    }
+    (name_ok, email_ok)
+}
+
 /// `<id>.<ext>` for each text format, and `src/<id>.html`.
 pub(crate) fn renderings(dir: &Path, id: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -129,23 +170,10 @@ fn eval_development_set() {
             *formats.entry(out.format.as_str().to_string()).or_default() += 1;
             docs += 1;
             let r = &out.resume;
-            let got_name = r.basics.name.clone().unwrap_or_default();
-            let got_email = r.basics.email.clone().unwrap_or_default();
-            if norm(&got_name) == norm(&exp.name) {
-                name_ok += 1;
-            } else {
-                misses.push(format!("{file}: name {got_name:?} != {:?}", exp.name));
-            }
-            if got_email.to_lowercase() == exp.email.to_lowercase() {
-                email_ok += 1;
-            } else {
-                misses.push(format!("{file}: email {got_email:?} != {:?}", exp.email));
-            }
-            let pc: Vec<String> = r.work.iter().filter_map(|w| w.name.clone()).collect();
-            let pp: Vec<String> = r.work.iter().filter_map(|w| w.position.clone()).collect();
-            let pi: Vec<String> = r.education.iter().filter_map(|e| e.institution.clone()).collect();
-            let pd: Vec<String> = r.education.iter().filter_map(|e| e.study_type.clone()).collect();
-            let ps: Vec<String> = r.skills.iter().flat_map(|s| s.keywords.clone()).collect();
+            let (name_hit, email_hit) = identity(&file, r, &exp, &mut misses);
+            name_ok += usize::from(name_hit);
+            email_ok += usize::from(email_hit);
+            let Found { company: pc, position: pp, institution: pi, degree: pd, skills: ps } = Found::of(r);
             let ec: Vec<String> = exp.work.iter().map(|w| w.name.clone()).collect();
             let ep: Vec<String> = exp.work.iter().map(|w| w.position.clone()).collect();
             let ei: Vec<String> = exp.education.iter().map(|e| e.institution.clone()).collect();

@@ -10,7 +10,7 @@
 //! title, say) are left out of the counts, since nothing can match them.
 
 use crate::Deadline;
-use crate::eval::{Counts, Expected, norm, renderings};
+use crate::eval::{Counts, Expected, Found, identity, norm, renderings};
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -92,23 +92,10 @@ fn eval_holdout_set() {
             *formats.entry(out.format.as_str().to_string()).or_default() += 1;
             docs += 1;
             let r = &out.resume;
-            let got_name = r.basics.name.clone().unwrap_or_default();
-            let got_email = r.basics.email.clone().unwrap_or_default();
-            if norm(&got_name) == norm(&exp.name) {
-                name_ok += 1;
-            } else {
-                misses.push(format!("{file}: name {got_name:?} != {:?}", exp.name));
-            }
-            if got_email.to_lowercase() == exp.email.to_lowercase() {
-                email_ok += 1;
-            } else {
-                misses.push(format!("{file}: email {got_email:?} != {:?}", exp.email));
-            }
-            let pc: Vec<String> = r.work.iter().filter_map(|w| w.name.clone()).collect();
-            let pp: Vec<String> = r.work.iter().filter_map(|w| w.position.clone()).collect();
-            let pi: Vec<String> = r.education.iter().filter_map(|e| e.institution.clone()).collect();
-            let pd: Vec<String> = r.education.iter().filter_map(|e| e.study_type.clone()).collect();
-            let ps: Vec<String> = r.skills.iter().flat_map(|s| s.keywords.clone()).collect();
+            let (name_hit, email_hit) = identity(&file, r, &exp, &mut misses);
+            name_ok += usize::from(name_hit);
+            email_ok += usize::from(email_hit);
+            let Found { company: pc, position: pp, institution: pi, degree: pd, skills: ps } = Found::of(r);
             let ec = present(exp.work.iter().map(|w| w.name.clone()));
             let ep = present(exp.work.iter().map(|w| w.position.clone()));
             let ei = present(exp.education.iter().map(|e| e.institution.clone()));
