@@ -1304,6 +1304,29 @@ fn looks_like_name(line: &str) -> bool {
     })
 }
 
+/// The line without a section label in front of the name ("PERSONAL INFORMATION Katie
+/// Smith" in a Europass label column, "Contact: Ana Lima"); the line itself when it has
+/// none. A line that is only a heading is no name.
+fn without_heading_label(line: &str) -> Option<&str> {
+    if crate::sections::heading_kind(line).is_some() {
+        return None;
+    }
+    // Byte offsets where each word starts.
+    let starts: Vec<usize> = line
+        .char_indices()
+        .filter(|&(i, c)| !c.is_whitespace() && line[..i].chars().next_back().is_none_or(char::is_whitespace))
+        .map(|(i, _)| i)
+        .collect();
+    for k in (1..=3.min(starts.len().saturating_sub(1))).rev() {
+        let start = starts[k];
+        let label = line[..start].trim().trim_end_matches(':');
+        if crate::sections::heading_kind(label).is_some() {
+            return Some(line[start..].trim());
+        }
+    }
+    Some(line)
+}
+
 fn title_case(s: &str) -> String {
     if s.chars().any(|c| c.is_lowercase()) {
         return s.to_string();
@@ -1355,9 +1378,9 @@ fn find_name(lines: &[&str], email: Option<&str>) -> Option<(String, usize)> {
             .or_else(|| l.strip_prefix("Nombre:"))
             .unwrap_or(l)
             .trim();
-        if !looks_like_name(l) {
+        let Some(l) = without_heading_label(l).filter(|l| looks_like_name(l)) else {
             continue;
-        }
+        };
         let mut name = l.to_string();
         // "Katharina" / "Weiß" on two lines (large type in a narrow column).
         if word_count(l) == 1
@@ -1495,12 +1518,13 @@ fn skills(sections: &[Section], gazetteer: &Gazetteer) -> Vec<Skill> {
     let mut seen = std::collections::HashSet::new();
     let listed: Vec<&Section> = sections.iter().filter(|s| s.kind == SectionKind::Skills).collect();
     let mut add = |group: &str, text: &str, strict: bool, groups: &mut Vec<Skill>| {
-        let found: Vec<String> = gazetteer
-            .find(text, strict)
-            .into_iter()
-            .filter(|m| seen.insert(m.canonical.clone()))
-            .map(|m| m.surface)
-            .collect();
+        let matches = if strict {
+            gazetteer.find(text, true).into_iter().map(|m| (m.canonical, m.surface)).collect()
+        } else {
+            listed_items(text, gazetteer)
+        };
+        let found: Vec<String> =
+            matches.into_iter().filter(|(canonical, _)| seen.insert(canonical.clone())).map(|(_, s)| s).collect();
         if found.is_empty() {
             return;
         }
@@ -1533,6 +1557,65 @@ fn skills(sections: &[Section], gazetteer: &Gazetteer) -> Vec<Skill> {
         add("Skills", &text, true, &mut groups);
     }
     groups
+}
+
+/// Skills of one line of a skills section, as (canonical, surface). The line is a list
+/// ("Python, Apache Flink; CI/CD for data"): an item the gazetteer recognises a skill in
+/// is kept whole when it says more than that skill ("Apache Flink", where the gazetteer
+/// knows "Apache" and "Flink" apart; "CI/CD for data"), so the candidate's own wording
+/// survives. An item that is a known skill plus a version ("Angular 6/7") or a
+/// parenthesised aside ("Flask (Python)") gives the skill alone; skills inside the aside
+/// and items the gazetteer knows nothing in are found as before.
+fn listed_items(line: &str, gazetteer: &Gazetteer) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for item in split_items(line) {
+        let (head, aside) = match item.split_once('(') {
+            Some((h, a)) => (h.trim(), Some(a)),
+            None => (item.trim(), None),
+        };
+        let head = head.trim_end_matches(['.', ')']).trim();
+        let found = gazetteer.find(head, false);
+        let words = word_count(head);
+        let rest_is_version = || {
+            let mut rest = head.to_lowercase();
+            for m in &found {
+                rest = rest.replacen(&m.surface.to_lowercase(), " ", 1);
+            }
+            rest.split(|c: char| c.is_whitespace() || c == '/' || c == ',')
+                .filter(|w| !w.is_empty())
+                .all(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()) || matches!(w, "v" | "x" | "+" | "-"))
+        };
+        let sentence_like = words > 4 || head.contains(['.', ':']) && !found.iter().any(|m| m.surface.contains('.'));
+        if !found.is_empty() && !sentence_like && (found.len() > 1 || !rest_is_version()) {
+            out.push((head.to_lowercase(), head.to_string()));
+        } else {
+            out.extend(found.into_iter().map(|m| (m.canonical, m.surface)));
+        }
+        if let Some(aside) = aside {
+            out.extend(gazetteer.find(aside, false).into_iter().map(|m| (m.canonical, m.surface)));
+        }
+    }
+    out
+}
+
+/// A list's items: split on commas, semicolons, bars, slashes between spaced words and
+/// list dots, never inside parentheses.
+fn split_items(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut depth) = (0usize, 0i32);
+    for (i, c) in line.char_indices() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            ',' | ';' | '|' | '•' | '·' | '\t' if depth <= 0 => {
+                out.push(&line[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    out.push(&line[start..]);
+    out.into_iter().map(str::trim).filter(|s| !s.is_empty()).collect()
 }
 
 fn languages(text: &str) -> Vec<Language> {
@@ -1782,5 +1865,54 @@ mod tests {
         assert_eq!(r.education[0].end_date.as_deref(), Some("2017"));
         // No skills section: skills named in the experience, ambiguous words left out.
         assert_eq!(r.skills[0].keywords, ["Python"]);
+    }
+
+    #[test]
+    fn labels_beside_the_name_and_tab_stops_between_employer_and_place() {
+        // A Europass-style label column puts the section label on the name's line; a
+        // word processor's right tab stop separates employer and place (normalize keeps
+        // the tab).
+        let text = crate::extract::normalize(
+            "PERSONAL INFORMATION Aoife Byrne\nGalway, Ireland\naoife.byrne@example.ie\n\nPROFILE OVERVIEW\nData engineer.\n\nWORK EXPERIENCE\nTidewater Analytics Ltd\tGalway, Ireland\nData Engineer\tMar 2021 – Present\n• Built SQL pipelines.\nHarbour Logistics\t\tCork\nAnalyst\t2018 – 2021\n",
+        );
+        let r = structure(&text, &split(&text), &gz());
+        assert_eq!(r.basics.name.as_deref(), Some("Aoife Byrne"));
+        assert_eq!(r.basics.summary.as_deref(), Some("Data engineer."));
+        assert_eq!(r.work.len(), 2, "{:?}", r.work);
+        assert_eq!(r.work[0].name.as_deref(), Some("Tidewater Analytics Ltd"));
+        assert_eq!(r.work[0].position.as_deref(), Some("Data Engineer"));
+        assert_eq!(r.work[0].start_date.as_deref(), Some("2021-03"));
+        assert_eq!(r.work[1].name.as_deref(), Some("Harbour Logistics"));
+        assert_eq!(r.work[1].location.as_deref(), Some("Cork"));
+        // A heading alone is never the name.
+        let text = "Profile Overview\nJordan Okafor\njordan@example.com\n";
+        let r = structure(text, &split(text), &gz());
+        assert_eq!(r.basics.name.as_deref(), Some("Jordan Okafor"));
+    }
+
+    #[test]
+    fn listed_skills_keep_the_candidates_wording() {
+        let g = Gazetteer::new(
+            ["apache", "flink", "ci/cd", "streaming", "angular", "flask", "python", "pandas", "numpy", "sql"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        )
+        .unwrap();
+        let surfaces = |line: &str| listed_items(line, &g).into_iter().map(|(_, s)| s).collect::<Vec<_>>();
+        assert_eq!(
+            surfaces("Apache Flink, CI/CD for data; Streaming/real-time pipelines | SQL"),
+            ["Apache Flink", "CI/CD for data", "Streaming/real-time pipelines", "SQL"]
+        );
+        // Versions and asides give the skill alone; skills inside an aside still count.
+        assert_eq!(
+            surfaces("Angular 6/7, Flask (Python), Python (pandas, NumPy)"),
+            ["Angular", "Flask", "Python", "Python", "pandas", "NumPy"]
+        );
+        // Nothing known in an item: nothing from it; a sentence is searched, not kept.
+        assert_eq!(
+            surfaces("Leadership, Built streaming jobs in Apache Flink for fraud."),
+            ["streaming", "Apache", "Flink"]
+        );
     }
 }

@@ -231,7 +231,8 @@ pub fn normalize(raw: &str) -> String {
                 '\u{FB02}' => l.push_str("fl"),
                 '\u{FB03}' => l.push_str("ffi"),
                 '\u{FB04}' => l.push_str("ffl"),
-                '\t' | '\u{00A0}' | '\u{2007}' | '\u{202F}' | '\u{2009}' | '\u{200A}' => l.push(' '),
+                '\t' => l.push('\t'),
+                '\u{00A0}' | '\u{2007}' | '\u{202F}' | '\u{2009}' | '\u{200A}' => l.push(' '),
                 '\u{00AD}' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{FEFF}' => {}
                 // Private-use code points are symbol-font glyphs (list bullets from
                 // Symbol/Wingdings in PDFs): a bullet at the start of a line, else nothing.
@@ -244,8 +245,7 @@ pub fn normalize(raw: &str) -> String {
                 c => l.push(c),
             }
         }
-        // Collapse runs of spaces, which PDF and HTML layouts produce, into one.
-        let collapsed = l.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
+        let collapsed = collapse_spaces(&l);
         if collapsed.is_empty() {
             blank_run += 1;
             if blank_run == 1 && !out.is_empty() {
@@ -263,14 +263,44 @@ pub fn normalize(raw: &str) -> String {
     out
 }
 
+/// Runs of spaces, which PDF and HTML layouts produce, become one space. A run with a
+/// tab in it, or of three spaces or more, becomes one tab: that is a column gap (a DOCX
+/// tab stop between "Acme GmbH" and "Berlin", an aligned plain-text layout), and the
+/// entry parser splits on it where a single space would glue the columns together.
+fn collapse_spaces(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut run = String::new();
+    let flush = |out: &mut String, run: &mut String| {
+        if !run.is_empty() && !out.is_empty() {
+            // After a list marker ("•\tPython", "1.\tRust") the gap is no column.
+            let marker = out.chars().count() <= 3 && out.chars().last().is_some_and(|c| !c.is_alphanumeric());
+            let gap = !marker && (run.contains('\t') || run.chars().count() >= 3);
+            out.push(if gap { '\t' } else { ' ' });
+        }
+        run.clear();
+    };
+    for c in line.chars() {
+        if c == ' ' || c == '\t' {
+            run.push(c);
+        } else {
+            flush(&mut out, &mut run);
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn normalize_collapses_space_and_blank_lines() {
-        let t = normalize("  A\u{FB01}x  \t b \r\n\n\n\nC\u{00AD}D\n\n");
+        let t = normalize("  A\u{FB01}x  b \r\n\n\n\nC\u{00AD}D\n\n");
         assert_eq!(t, "Afix b\n\nCD");
+        // Column gaps stay one tab: a tab stop, or three spaces or more.
+        let t = normalize("Acme GmbH\tBerlin, Germany\nAcme  \t  Ltd   London \t\n\tLead\n•\tRust\n2.\tGo");
+        assert_eq!(t, "Acme GmbH\tBerlin, Germany\nAcme\tLtd\tLondon\nLead\n• Rust\n2. Go");
     }
 
     #[test]

@@ -324,7 +324,7 @@ pub(crate) mod tests {
             ("word/header1.xml", b"<w:hdr xmlns:w='w'><w:p><w:r><w:t>jane@doe.dev</w:t></w:r></w:p></w:hdr>"),
         ]);
         let t = super::super::normalize(&extract_docx(&z, &Limits::default(), d()).unwrap());
-        assert_eq!(t, "jane@doe.dev\nJane & Doe\n• Rust Go\nBox\n2019\nAcme");
+        assert_eq!(t, "jane@doe.dev\nJane & Doe\n• Rust\tGo\nBox\n2019\nAcme");
     }
 
     #[test]
@@ -358,6 +358,6 @@ pub(crate) mod tests {
         ]);
         assert_eq!(super::super::detect(&z, None, None).unwrap(), Format::Odt);
         let t = super::super::normalize(&extract_odt(&z, &Limits::default(), d()).unwrap());
-        assert_eq!(t, "Max Mustermann\nBerufserfahrung\nA B C\nD\n• Kotlin");
+        assert_eq!(t, "Max Mustermann\nBerufserfahrung\nA\tB\tC\nD\n• Kotlin");
     }
 }
