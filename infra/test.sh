@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: every crate built once, model files from
 # PyPI (hash-checked), Terraform's static checks, then every test (unit, conformance,
-# end-to-end) with cargo-nextest, then a bounded fuzzing run (infra/fuzz.sh).
-# Network use: crates.io, PyPI, Debian and npm only; tests talk to servers on 127.0.0.1 they start.
+# end-to-end) with cargo-nextest, then an arm64 Lambda build check of every function
+# (infra/package-check.sh) and a bounded fuzzing run (infra/fuzz.sh).
+# Network use: crates.io, PyPI, Debian and npm, plus rustup adding the aarch64 standard
+# library when it is missing; tests talk to servers on 127.0.0.1 they start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -57,6 +59,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast --features "$features"
 fi
+
+step "package: every function cross-compiled and linked for Lambda arm64 (infra/package-check.sh)"
+bash infra/package-check.sh
 
 step "fuzz: parse (pdf, docx, html) and transcribe (decode), ${FUZZ_SECONDS:-30} s each (infra/fuzz.sh)"
 bash infra/fuzz.sh

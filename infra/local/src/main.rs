@@ -99,6 +99,10 @@ enum PackageTarget {
         /// Only these functions (default: all).
         #[arg(long, value_delimiter = ',')]
         functions: Vec<String>,
+        /// Only check that the functions cross-compile and link (CI): one unoptimised build
+        /// into target/lambda-check/<fn>/bootstrap.zip, never deployed.
+        #[arg(long)]
+        check: bool,
     },
     /// infra/docker/<fn>/Dockerfile for every function.
     Gcp {
@@ -236,8 +240,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(only)
             };
             match target {
-                PackageTarget::Aws { arch, functions } => {
-                    catalyst_local::package::package_aws(&root, &pick(functions)?, arch)?;
+                PackageTarget::Aws { arch, functions, check } => {
+                    let build = if check {
+                        catalyst_local::package::Build::Check
+                    } else {
+                        catalyst_local::package::Build::Deploy
+                    };
+                    catalyst_local::package::package_aws(&root, &pick(functions)?, arch, build)?;
                 }
                 PackageTarget::Gcp { bake_models, functions } => {
                     catalyst_local::package::package_gcp(&root, &pick(functions)?, bake_models)?;
