@@ -1031,12 +1031,16 @@ fn work_entry(e: &Entry) -> Work {
         w.position = pos.map(|i| ps[i].text.clone());
         w.name = comp.map(|i| ps[i].text.clone());
     }
-    let rest: Vec<String> = ps
+    let mut rest: Vec<String> = ps
         .iter()
         .enumerate()
         .filter(|(i, p)| !used.get(*i).copied().unwrap_or(true) && word_count(&p.text) <= 4)
         .map(|(_, p)| p.text.clone())
         .collect();
+    if let Some((name, place)) = w.name.as_deref().and_then(split_trailing_place) {
+        w.name = Some(name);
+        rest.insert(0, place);
+    }
     if !rest.is_empty() {
         w.location = Some(rest.join(", "));
     }
@@ -1044,6 +1048,45 @@ fn work_entry(e: &Entry) -> Work {
     w.highlights = highlights;
     w.summary = summary;
     w
+}
+
+/// Legal forms that end a company's name: what follows one on the same piece is a place
+/// that lost its separator in the text layer ("Fintech GmbH Berlin", the city
+/// right-aligned in the PDF).
+const LEGAL_FORMS: &[&str] = &[
+    "gmbh", "ag", "se", "kg", "inc", "inc.", "llc", "llp", "ltd", "ltd.", "limited", "plc", "corp.", "s.a.", "sa",
+    "s.a.s.", "sas", "sarl", "s.l.", "s.r.l.", "srl", "spa", "s.p.a.", "b.v.", "bv", "n.v.", "nv", "ltda", "ltda.",
+    "pty", "lda", "oy", "ab", "a/s", "asa",
+];
+
+/// Words that stand for a work arrangement where a place would be.
+const WORK_MODES: &[&str] =
+    &["remote", "hybrid", "on-site", "onsite", "télétravail", "remoto", "híbrido", "homeoffice"];
+
+/// An employer with a place stuck to its end: "DataLoop Labs Remote" or "Fintech GmbH
+/// Berlin" as (employer, place). Without a legal form or a work-arrangement word there is
+/// no telling a place from the name ("Bank of Ireland"), so the name is left whole.
+fn split_trailing_place(name: &str) -> Option<(String, String)> {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    if words.len() < 2 {
+        return None;
+    }
+    let last = words[words.len() - 1].trim_matches(['(', ')']).to_lowercase();
+    if WORK_MODES.contains(&last.as_str()) {
+        let place = words[words.len() - 1].trim_matches(['(', ')']);
+        return Some((words[..words.len() - 1].join(" "), place.to_string()));
+    }
+    // The last legal form that is neither the first nor the last word, followed by
+    // one to three capitalised words.
+    let at = (1..words.len() - 1).rev().find(|&i| LEGAL_FORMS.contains(&words[i].to_lowercase().as_str()))?;
+    let place = &words[at + 1..];
+    let place_like = place.len() <= 3
+        && place.iter().all(|w| {
+            w.chars().next().is_some_and(char::is_uppercase)
+                && w.chars().all(|c| c.is_alphabetic() || c == '-' || c == '.')
+        })
+        && !LEGAL_FORMS.contains(&place[0].to_lowercase().as_str());
+    place_like.then(|| (words[..=at].join(" "), place.join(" ")))
 }
 
 fn body(lines: &[String]) -> (Vec<String>, Option<String>) {
@@ -1806,6 +1849,7 @@ pub fn structure(text: &str, sections: &[Section], gazetteer: &Gazetteer) -> Res
 mod tests {
     use super::*;
     use crate::sections::split;
+    use crate::sections::split as split_sections;
 
     fn gz() -> Gazetteer {
         Gazetteer::new(
@@ -1914,5 +1958,25 @@ mod tests {
             surfaces("Leadership, Built streaming jobs in Apache Flink for fraud."),
             ["streaming", "Apache", "Flink"]
         );
+    }
+
+    #[test]
+    fn places_stuck_to_the_employer_come_off() {
+        let split = |s: &str| split_trailing_place(s);
+        assert_eq!(
+            split("Nordlicht Payments GmbH Hamburg"),
+            Some(("Nordlicht Payments GmbH".into(), "Hamburg".into()))
+        );
+        assert_eq!(split("Quillfeather Labs Remote"), Some(("Quillfeather Labs".into(), "Remote".into())));
+        assert_eq!(split("Acme Pty Ltd Sydney"), Some(("Acme Pty Ltd".into(), "Sydney".into())));
+        assert_eq!(split("Bank of Ireland"), None);
+        assert_eq!(split("Siemens AG"), None);
+        assert_eq!(split("Orbital SA de CV"), None);
+        // Through the entry parser: the place joins the rest of the location.
+        let text = "Lena Vogt\nlena@example.de\n\nBerufserfahrung\nNordlicht Payments GmbH Hamburg, Deutschland\nBackend Engineer 03/2021 – heute\n• Kafka\n";
+        let r = structure(text, &split_sections(text), &gz());
+        assert_eq!(r.work[0].name.as_deref(), Some("Nordlicht Payments GmbH"));
+        assert_eq!(r.work[0].location.as_deref(), Some("Hamburg, Deutschland"));
+        assert_eq!(r.work[0].position.as_deref(), Some("Backend Engineer"));
     }
 }
