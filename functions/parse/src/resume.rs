@@ -674,13 +674,22 @@ enum LineKind {
     Short { dated: bool },
 }
 
+/// Whether a line carries an entry's dates: a range anywhere, or a single date on a
+/// short line or closing a structured one ("M.A. in Economics, University of Leeds,
+/// 2016"), where a date inside a sentence is just a date.
+fn has_entry_date(t: &str) -> bool {
+    dates::find_range(t).is_some_and(|r| {
+        let closing = || {
+            t[r.span.1..].trim_matches(|c: char| c.is_whitespace() || c == ')' || c == '.').is_empty()
+                && t[..r.span.0].trim_end().ends_with([',', '(', '|', '–', '—', '-', '·'])
+        };
+        dates::is_range(&r) || word_count(t) <= 6 || closing()
+    })
+}
+
 fn classify(lines: &[String]) -> Vec<LineKind> {
     let mut kinds: Vec<LineKind> = Vec::with_capacity(lines.len());
-    let dated_line = |t: &str| {
-        !is_bullet(t)
-            && dates::find_range(t).is_some_and(|r| dates::is_range(&r) || word_count(t) <= 6)
-            && word_count(t) <= 20
-    };
+    let dated_line = |t: &str| !is_bullet(t) && has_entry_date(t) && word_count(t) <= 20;
     for (i, l) in lines.iter().enumerate() {
         // A line followed by a date line is an entry header, never a wrapped bullet.
         let next_dated = lines.get(i + 1).is_some_and(|n| dated_line(n.trim()));
@@ -690,7 +699,7 @@ fn classify(lines: &[String]) -> Vec<LineKind> {
         } else if is_bullet(t) {
             LineKind::Bullet
         } else {
-            let dated = dates::find_range(t).is_some_and(|r| dates::is_range(&r) || word_count(t) <= 6);
+            let dated = has_entry_date(t);
             let wc = word_count(t);
             let last = t.split_whitespace().last().unwrap_or("").to_lowercase();
             let sentence = wc >= 4 && t.ends_with('.') && !COMPANY_SUFFIXES.contains(&last.as_str());
@@ -1111,6 +1120,28 @@ fn body(lines: &[String]) -> (Vec<String>, Option<String>) {
 
 fn education_entry(e: &Entry) -> Education {
     let (ps, _) = pieces(&e.header);
+    // "M.A. in Economics at the University of Leeds": degree and institution in one
+    // piece, joined by a preposition.
+    let ps: Vec<Piece> = ps
+        .into_iter()
+        .flat_map(|p| {
+            let lower = p.text.to_ascii_lowercase();
+            let split = [" at the ", " at ", " an der ", " à l'", " à la ", " à ", " en la ", " na ", " aan de "]
+                .iter()
+                .find_map(|sep| {
+                    let at = lower.find(sep)?;
+                    let (a, b) = (&p.text[..at], &p.text[at + sep.len()..]);
+                    (institution_score(b) > 0 && degree_score(a) > 0)
+                        .then(|| (a.trim().to_string(), b.trim().to_string()))
+                });
+            match split {
+                Some((a, b)) => {
+                    vec![Piece { text: a, secondary: p.secondary }, Piece { text: b, secondary: p.secondary }]
+                }
+                None => vec![p],
+            }
+        })
+        .collect();
     let mut ed = Education::default();
     if let Some(d) = &e.dates {
         if dates::is_range(d) {
@@ -1181,8 +1212,12 @@ fn education_entry(e: &Entry) -> Education {
 /// ("Licenciatura", "Informática").
 fn split_degree(s: &str) -> (String, Option<String>) {
     let s = s.trim();
+    // Separators match in any case ("B.E. IN COMPUTER ENGINEERING"); ASCII lowercasing
+    // keeps byte offsets.
+    let lower = s.to_ascii_lowercase();
     for sep in [" in ", " en ", " em ", " im ", " in der ", " – ", " - ", ": ", " ("] {
-        if let Some((a, b)) = s.split_once(sep) {
+        if let Some(at) = lower.find(sep) {
+            let (a, b) = (&s[..at], &s[at + sep.len()..]);
             let b = b.trim_end_matches(')').trim();
             if degree_score(a) > 0 && !b.is_empty() {
                 return (a.trim().to_string(), Some(b.to_string()));
@@ -1978,5 +2013,18 @@ mod tests {
         assert_eq!(r.work[0].name.as_deref(), Some("Nordlicht Payments GmbH"));
         assert_eq!(r.work[0].location.as_deref(), Some("Hamburg, Deutschland"));
         assert_eq!(r.work[0].position.as_deref(), Some("Backend Engineer"));
+    }
+
+    #[test]
+    fn degrees_in_capitals_and_prose_education_entries() {
+        assert_eq!(split_degree("B.TECH IN CIVIL ENGINEERING"), ("B.TECH".into(), Some("CIVIL ENGINEERING".into())));
+        let text = "Tomás Reyes\ntomas@example.org\n\nEducation\nM.A. in Development Economics at the University of Valparaíso, Chile, 2016\nB.Sc. in Statistics at Universidad de Chile, 2013\n";
+        let r = structure(text, &split_sections(text), &gz());
+        assert_eq!(r.education.len(), 2, "{:?}", r.education);
+        assert_eq!(r.education[0].study_type.as_deref(), Some("M.A."));
+        assert_eq!(r.education[0].area.as_deref(), Some("Development Economics"));
+        assert_eq!(r.education[0].institution.as_deref(), Some("University of Valparaíso"));
+        assert_eq!(r.education[1].institution.as_deref(), Some("Universidad de Chile"));
+        assert_eq!(r.education[1].end_date.as_deref(), Some("2013"));
     }
 }
