@@ -920,7 +920,7 @@ fn pieces(header: &[String]) -> (Vec<Piece>, Option<(String, String)>) {
                         && has_title_word(a) > 0
                         && !b.trim().is_empty()
                     {
-                        at_pair = Some((clean_piece(a), clean_piece(b)));
+                        at_pair = Some((clean_piece(a), employer_of_prose(&clean_piece(b))));
                         found = true;
                         break;
                     }
@@ -1057,6 +1057,13 @@ fn work_entry(e: &Entry) -> Work {
     w.highlights = highlights;
     w.summary = summary;
     w
+}
+
+/// The employer in "Intern at the Office for Regional Statistics": without the article a
+/// written-out entry adds. A place after it ("... in Leeds") stays: without a gazetteer
+/// of places it cannot be told from the name ("Center for Research in Education").
+fn employer_of_prose(s: &str) -> String {
+    ["the ", "The "].iter().find_map(|a| s.strip_prefix(a)).unwrap_or(s).to_string()
 }
 
 /// Legal forms that end a company's name: what follows one on the same piece is a place
@@ -2026,5 +2033,15 @@ mod tests {
         assert_eq!(r.education[0].institution.as_deref(), Some("University of Valparaíso"));
         assert_eq!(r.education[1].institution.as_deref(), Some("Universidad de Chile"));
         assert_eq!(r.education[1].end_date.as_deref(), Some("2013"));
+    }
+
+    #[test]
+    fn employers_written_out_in_prose() {
+        assert_eq!(employer_of_prose("the Office for Regional Statistics"), "Office for Regional Statistics");
+        assert_eq!(employer_of_prose("Center for Research in Education"), "Center for Research in Education");
+        let text = "Ines Baptista\nines@example.pt\n\nWork Experience\n03/2015–04/2015 Intern at the Office for Regional Statistics\n";
+        let r = structure(text, &split_sections(text), &gz());
+        assert_eq!(r.work[0].position.as_deref(), Some("Intern"));
+        assert_eq!(r.work[0].name.as_deref(), Some("Office for Regional Statistics"));
     }
 }

@@ -122,6 +122,13 @@ impl Gazetteer {
             if strict && (canonical.chars().count() < 2 || AMBIGUOUS.contains(&canonical.as_str())) {
                 continue;
             }
+            // In prose, a single all-lowercase word is nearly always the ordinary word
+            // ("was", "basic", "construction"); people write the skill's own casing
+            // (SQL, Python) or a term of several words ("machine learning").
+            let surface = &text[s..e];
+            if strict && surface.chars().all(|c| c.is_alphabetic() && c.is_lowercase()) {
+                continue;
+            }
             if seen.insert(canonical.clone()) {
                 out.push(SkillMatch { canonical: canonical.clone(), surface: text[s..e].to_string(), start: s });
             }
@@ -196,5 +203,11 @@ mod tests {
         let found: Vec<String> =
             g().find("I like to go to Python meetups in C.", true).into_iter().map(|m| m.canonical).collect();
         assert_eq!(found, ["python"]);
+        let found: Vec<String> = g()
+            .find("Our sql was slow; I moved it to SQL views and spring boot jobs.", true)
+            .into_iter()
+            .map(|m| m.surface)
+            .collect();
+        assert_eq!(found, ["SQL", "spring boot"]);
     }
 }
