@@ -120,6 +120,10 @@ const MONTHS: &[(&str, u8)] = &[
 /// Words for "until now".
 const PRESENT: &[&str] = &[
     "present",
+    "till date",
+    "till now",
+    "until now",
+    "until today",
     "current",
     "currently",
     "now",

@@ -1066,6 +1066,88 @@ fn employer_of_prose(s: &str) -> String {
     ["the ", "The "].iter().find_map(|a| s.strip_prefix(a)).unwrap_or(s).to_string()
 }
 
+/// "Worked for Acme Ltd, Pune, from Mar 2016 to Nov 2018 in the designation of Associate."
+static WORKED_FOR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^(?:currently\s+|presently\s+)?(?:i\s+)?(?:am\s+|have\s+)?(?:been\s+)?(?:working|worked|employed|serving|served)\s+(?:for|with|at|in)\s+(?P<org>.+?)\s*,?\s+(?P<rest>(?:from|since|between)\s+.+)$",
+    )
+    .expect("worked-for regex")
+});
+
+/// "Worked as a Data Analyst at Acme from 2016 to 2018."
+static WORKED_AS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^(?:currently\s+|presently\s+)?(?:i\s+)?(?:am\s+|have\s+)?(?:been\s+)?(?:working|worked|employed|serving|served)\s+as\s+(?:an?\s+)?(?P<title>.+?)\s+(?:at|with|for|in)\s+(?P<org>.+?)\s*,?\s+(?P<rest>(?:from|since|between)\s+.+)$",
+    )
+    .expect("worked-as regex")
+});
+
+/// Jobs written as sentences, one per (bulleted) line, as many resumes from India and
+/// elsewhere do: "Worked for Acme Ltd, from Mar 2016 to Nov 2018 in the designation of
+/// Associate." Lines that are not such a sentence are highlights of the job before.
+fn written_out_jobs(text: &str) -> Vec<Work> {
+    // Wrapped bullets joined back into one line each.
+    let mut lines: Vec<String> = Vec::new();
+    for l in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match lines.last_mut() {
+            Some(last) if !is_bullet(l) && is_bullet(last) && !last.ends_with('.') => {
+                last.push(' ');
+                last.push_str(l);
+            }
+            _ => lines.push(l.to_string()),
+        }
+    }
+    let mut out: Vec<Work> = Vec::new();
+    for line in lines {
+        let sentence = strip_bullet(&line);
+        let sentence = sentence.trim().trim_end_matches('.').trim();
+        let (title, org, rest) = if let Some(c) = WORKED_AS.captures(sentence) {
+            (Some(c["title"].to_string()), c["org"].to_string(), c["rest"].to_string())
+        } else if let Some(c) = WORKED_FOR.captures(sentence) {
+            (None, c["org"].to_string(), c["rest"].to_string())
+        } else {
+            if let Some(w) = out.last_mut() {
+                w.highlights.push(sentence.to_string());
+            }
+            continue;
+        };
+        let Some(d) = dates::find_range(&rest) else {
+            continue;
+        };
+        let after = rest[d.span.1..].trim();
+        let title = title.or_else(|| {
+            let lower = after.to_lowercase();
+            let t = [
+                "in the designation of",
+                "in the designation",
+                "designation of",
+                "designation",
+                "in the role of",
+                "as an",
+                "as a",
+                "as",
+            ]
+            .iter()
+            .find_map(|p| lower.starts_with(p).then(|| &after[p.len()..]))?;
+            let t = t.trim_matches(|c: char| c.is_whitespace() || matches!(c, '–' | '-' | ':' | ','));
+            (!t.is_empty()).then(|| t.to_string())
+        });
+        let mut w = Work::default();
+        // "Sparity Soft Solutions, Hyderabad": the employer, then its place.
+        let mut parts = split_commas(&org).into_iter().map(clean_piece).filter(|p| !p.is_empty());
+        w.name = parts.next();
+        let place: Vec<String> = parts.collect();
+        if !place.is_empty() {
+            w.location = Some(place.join(", "));
+        }
+        w.position = title;
+        w.start_date = d.start.clone();
+        w.end_date = if d.open { None } else { d.end.clone() };
+        out.push(w);
+    }
+    out
+}
+
 /// Legal forms that end a company's name: what follows one on the same piece is a place
 /// that lost its separator in the text layer ("Fintech GmbH Berlin", the city
 /// right-aligned in the PDF).
@@ -1867,7 +1949,14 @@ pub fn structure(text: &str, sections: &[Section], gazetteer: &Gazetteer) -> Res
     }
 
     for s in of(SectionKind::Work) {
-        r.work.extend(entries(&s.text).iter().map(work_entry).filter(|w| w.name.is_some() || w.position.is_some()));
+        let listed: Vec<Work> = entries(&s.text)
+            .into_iter()
+            .map(|e| work_entry(&e))
+            .filter(|w| w.name.is_some() || w.position.is_some())
+            .collect();
+        let written = written_out_jobs(&s.text);
+        let complete = |ws: &[Work]| ws.iter().filter(|w| w.name.is_some() && w.position.is_some()).count();
+        r.work.extend(if complete(&written) > complete(&listed) { written } else { listed });
     }
     for s in of(SectionKind::Education) {
         r.education.extend(
@@ -2043,5 +2132,25 @@ mod tests {
         let r = structure(text, &split_sections(text), &gz());
         assert_eq!(r.work[0].position.as_deref(), Some("Intern"));
         assert_eq!(r.work[0].name.as_deref(), Some("Office for Regional Statistics"));
+    }
+
+    #[test]
+    fn jobs_written_as_sentences() {
+        let text = "Priya Raman\npriya.raman@example.in\n\nPROFESSIONAL EXPERIENCE\n\u{2022} Currently working with Tessellate Analytics, from Jan 2021 to till date in the designation of\nLead Data Engineer.\n\u{2022} Worked for Kaveri Systems Pvt Ltd, Chennai from Jun 2017 to Dec 2020 in the designation \u{2013} Software Engineer.\n\u{2022} Worked as a Trainee Analyst at Mandovi Bank from 2015 to 2017.\n\u{2022} Built batch pipelines in Spark.\n";
+        let r = structure(text, &split_sections(text), &gz());
+        let got: Vec<(Option<&str>, Option<&str>)> =
+            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                (Some("Tessellate Analytics"), Some("Lead Data Engineer")),
+                (Some("Kaveri Systems Pvt Ltd"), Some("Software Engineer")),
+                (Some("Mandovi Bank"), Some("Trainee Analyst")),
+            ]
+        );
+        assert_eq!((r.work[0].start_date.as_deref(), r.work[0].end_date.as_deref()), (Some("2021-01"), None));
+        assert_eq!(r.work[1].location.as_deref(), Some("Chennai"));
+        assert_eq!(r.work[1].end_date.as_deref(), Some("2020-12"));
+        assert_eq!(r.work[2].highlights, ["Built batch pipelines in Spark"]);
     }
 }
