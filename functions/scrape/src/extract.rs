@@ -156,6 +156,10 @@ pub fn extract_html(html: &str, url: Option<&Url>) -> Result<Extracted, Error> {
         text_blocks = blocks;
         markdown = md;
     }
+    if let Some(at) = tail_start(&text_blocks) {
+        markdown = cut_markdown_at(&markdown, &text_blocks[at]);
+        text_blocks.truncate(at);
+    }
     let text = text_blocks.join("\n\n");
     let language = doc
         .select(&HTML_LANG)
@@ -166,6 +170,112 @@ pub fn extract_html(html: &str, url: Option<&Url>) -> Result<Extracted, Error> {
         .or_else(|| detect_language(&text));
     let links = if content_html.is_empty() { Vec::new() } else { links_in(&content_html, url) };
     Ok(Extracted { title, text, markdown, language, metadata, job, links })
+}
+
+/// Headings that open what a page puts after its article: comments, related and
+/// most-read lists, newsletter boxes. The core extractor keeps such a box when its markup
+/// has no telling class (PRUNE catches the ones that do); its heading gives it away.
+/// Lowercase, compared after counts and punctuation are trimmed ("12 Comments").
+const TAIL_HEADINGS: &[&str] = &[
+    "comments",
+    "comment",
+    "leave a comment",
+    "leave a reply",
+    "add a comment",
+    "post a comment",
+    "join the discussion",
+    "join the conversation",
+    "responses",
+    "related",
+    "related articles",
+    "related posts",
+    "related stories",
+    "related content",
+    "related reading",
+    "read more",
+    "read next",
+    "more stories",
+    "more on this story",
+    "you may also like",
+    "you might also like",
+    "recommended",
+    "recommended for you",
+    "recommended stories",
+    "most read",
+    "most popular",
+    "most viewed",
+    "popular posts",
+    "trending",
+    "trending now",
+    "sign up for our newsletter",
+    "subscribe to our newsletter",
+    "get our newsletter",
+    "newsletter",
+    "share this",
+    "share this article",
+    "share this story",
+    "kommentare",
+    "ähnliche artikel",
+    "mehr zum thema",
+    "meistgelesen",
+    "das könnte sie auch interessieren",
+    "commentaires",
+    "lire aussi",
+    "à lire aussi",
+    "articles similaires",
+    "les plus lus",
+    "comentarios",
+    "noticias relacionadas",
+    "lo más leído",
+    "te puede interesar",
+    "comentários",
+    "leia também",
+    "mais lidas",
+    "reacties",
+    "lees ook",
+    "meest gelezen",
+    "commenti",
+    "leggi anche",
+    "più letti",
+    "articoli correlati",
+];
+
+fn is_tail_heading(block: &str) -> bool {
+    if block.chars().count() > 60 || block.contains('\n') {
+        return false;
+    }
+    let key = block
+        .trim_matches(|c: char| !c.is_alphabetic())
+        .trim_end_matches(|c: char| c.is_numeric() || c.is_whitespace() || "()[]:".contains(c))
+        .to_lowercase();
+    let key = key.trim_end_matches(|c: char| !c.is_alphabetic());
+    TAIL_HEADINGS.contains(&key) || key.starts_with("more from ")
+}
+
+/// Where the after-article part begins: a tail heading with at least half the text
+/// before it, so a page that opens with "Related" keeps its content.
+fn tail_start(blocks: &[String]) -> Option<usize> {
+    let total: usize = blocks.iter().map(String::len).sum();
+    let mut before = 0usize;
+    for (i, b) in blocks.iter().enumerate() {
+        if i > 0 && before * 2 >= total && is_tail_heading(b) {
+            return Some(i);
+        }
+        before += b.len();
+    }
+    None
+}
+
+/// The markdown up to the line that carries `heading` (as `## Comments`, `**Comments**`).
+fn cut_markdown_at(markdown: &str, heading: &str) -> String {
+    let mut out = Vec::new();
+    for line in markdown.lines() {
+        if line.trim_matches(|c: char| c == '#' || c == '*' || c == '_' || c.is_whitespace()) == heading.trim() {
+            break;
+        }
+        out.push(line);
+    }
+    out.join("\n").trim_end().to_string()
 }
 
 /// Deepest element nesting extracted; real pages stay well under 100.
@@ -462,6 +572,33 @@ fn bcp47(tag: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_follows_the_article_is_cut_at_its_heading() {
+        let blocks: Vec<String> = [
+            "The council approved the budget on Tuesday after a long debate.",
+            "It takes effect in May.",
+            "12 Comments",
+            "Great news!",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(tail_start(&blocks), Some(2));
+        for h in ["Related articles", "Most read:", "Lire aussi", "More from The Gazette", "Leave a Reply"] {
+            assert!(is_tail_heading(h), "{h}");
+        }
+        for h in ["Comments on the draft law were due in March.", "The related question", "Budget"] {
+            assert!(!is_tail_heading(h), "{h}");
+        }
+        // Too early: a page whose text starts with such a heading keeps it.
+        let early: Vec<String> = ["Related", "A long article body that carries the page's actual content."]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(tail_start(&early), None);
+        assert_eq!(cut_markdown_at("# Budget\n\nText.\n\n## 12 Comments\n\nGreat", "12 Comments"), "# Budget\n\nText.");
+    }
 
     #[test]
     fn prepare_fixes_time_and_microdata_meta() {
