@@ -1545,6 +1545,17 @@ fn find_name(lines: &[&str], email: Option<&str>) -> Option<(String, usize)> {
             .or_else(|| l.strip_prefix("Nombre:"))
             .unwrap_or(l)
             .trim();
+        // "ASHOK KUMAR : ashok@example.com : +91 ...": the name leads a contact line
+        // whose icons the text layer lost.
+        let l = if l.contains('@') || l.chars().filter(char::is_ascii_digit).count() >= 7 {
+            [" | ", " : ", " · ", " • ", "\t", " — ", " – ", " ✉", " ☎"]
+                .iter()
+                .filter_map(|sep| l.split_once(sep).map(|(a, _)| a.trim()))
+                .min_by_key(|a| a.len())
+                .unwrap_or(l)
+        } else {
+            l
+        };
         let Some(l) = without_heading_label(l).filter(|l| looks_like_name(l)) else {
             continue;
         };
@@ -2152,5 +2163,13 @@ mod tests {
         assert_eq!(r.work[1].location.as_deref(), Some("Chennai"));
         assert_eq!(r.work[1].end_date.as_deref(), Some("2020-12"));
         assert_eq!(r.work[2].highlights, ["Built batch pipelines in Spark"]);
+    }
+
+    #[test]
+    fn a_name_leading_the_contact_line() {
+        let text = "MEERA NAIR : meera.nair@example.in :+919800012345\n\nOBJECTIVE\nData engineering.\n";
+        let r = structure(text, &split_sections(text), &gz());
+        assert_eq!(r.basics.name.as_deref(), Some("Meera Nair"));
+        assert_eq!(r.basics.email.as_deref(), Some("meera.nair@example.in"));
     }
 }
