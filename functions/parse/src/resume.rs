@@ -1066,6 +1066,37 @@ fn employer_of_prose(s: &str) -> String {
     ["the ", "The "].iter().find_map(|a| s.strip_prefix(a)).unwrap_or(s).to_string()
 }
 
+/// Education written as one bullet per qualification, wrapped lines joined.
+fn bulleted_education(text: &str) -> Vec<Education> {
+    let mut lines: Vec<String> = Vec::new();
+    for l in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match lines.last_mut() {
+            Some(last) if !is_bullet(l) && is_bullet(last) => {
+                last.push(' ');
+                last.push_str(l);
+            }
+            _ => lines.push(l.to_string()),
+        }
+    }
+    lines
+        .iter()
+        .filter(|l| is_bullet(l))
+        .map(|l| {
+            let line = strip_bullet(l);
+            let mut e = Entry::default();
+            match dates::find_range(&line) {
+                Some(d) => {
+                    e.header.push(clean_piece(&format!("{} {}", &line[..d.span.0], &line[d.span.1..])));
+                    e.dates = Some(d);
+                }
+                None => e.header.push(line.clone()),
+            }
+            education_entry(&e)
+        })
+        .filter(|e| e.institution.is_some() || e.study_type.is_some())
+        .collect()
+}
+
 /// "Worked for Acme Ltd, Pune, from Mar 2016 to Nov 2018 in the designation of Associate."
 static WORKED_FOR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -1970,9 +2001,18 @@ pub fn structure(text: &str, sections: &[Section], gazetteer: &Gazetteer) -> Res
         r.work.extend(if complete(&written) > complete(&listed) { written } else { listed });
     }
     for s in of(SectionKind::Education) {
-        r.education.extend(
-            entries(&s.text).iter().map(education_entry).filter(|e| e.institution.is_some() || e.study_type.is_some()),
-        );
+        let found: Vec<Education> = entries(&s.text)
+            .iter()
+            .map(education_entry)
+            .filter(|e| e.institution.is_some() || e.study_type.is_some())
+            .collect();
+        // One bullet per qualification ("• MSc Physics, University of Leeds 2014 with
+        // 72%"): the entry parser takes bullets for details under a header; whichever
+        // reading gives more complete entries wins.
+        let bulleted = bulleted_education(&s.text);
+        let complete =
+            |es: &[Education]| es.iter().filter(|e| e.institution.is_some() && e.study_type.is_some()).count();
+        r.education.extend(if complete(&bulleted) > complete(&found) { bulleted } else { found });
     }
     r.skills = skills(sections, gazetteer);
     for s in of(SectionKind::Languages) {
@@ -2171,5 +2211,23 @@ mod tests {
         let r = structure(text, &split_sections(text), &gz());
         assert_eq!(r.basics.name.as_deref(), Some("Meera Nair"));
         assert_eq!(r.basics.email.as_deref(), Some("meera.nair@example.in"));
+    }
+
+    #[test]
+    fn education_as_bullets() {
+        let text = "Ravi Teja\nravi@example.in\n\nEducation\n\u{2022} Master of Technology, Jawaharlal Nehru Technological University\n2015 with 78%, Kakinada, India.\n\u{2022} Bachelor of Science (Physics), Andhra University 2012 with 71%\n";
+        let r = structure(text, &split_sections(text), &gz());
+        let got: Vec<(Option<&str>, Option<&str>, Option<&str>)> = r
+            .education
+            .iter()
+            .map(|e| (e.study_type.as_deref(), e.institution.as_deref(), e.end_date.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("Master of Technology"), Some("Jawaharlal Nehru Technological University"), Some("2015")),
+                (Some("Bachelor of Science"), Some("Andhra University"), Some("2012")),
+            ]
+        );
     }
 }
