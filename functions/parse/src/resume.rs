@@ -1066,12 +1066,13 @@ fn employer_of_prose(s: &str) -> String {
     ["the ", "The "].iter().find_map(|a| s.strip_prefix(a)).unwrap_or(s).to_string()
 }
 
-/// Education written as one bullet per qualification, wrapped lines joined.
-fn bulleted_education(text: &str) -> Vec<Education> {
+/// The section's non-empty lines with wrapped bullets joined back into one line each;
+/// with `period_ends`, a bullet ending in a full stop takes no continuation.
+fn bullets_unwrapped(text: &str, period_ends: bool) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for l in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         match lines.last_mut() {
-            Some(last) if !is_bullet(l) && is_bullet(last) => {
+            Some(last) if !is_bullet(l) && is_bullet(last) && !(period_ends && last.ends_with('.')) => {
                 last.push(' ');
                 last.push_str(l);
             }
@@ -1079,6 +1080,11 @@ fn bulleted_education(text: &str) -> Vec<Education> {
         }
     }
     lines
+}
+
+/// Education written as one bullet per qualification, wrapped lines joined.
+fn bulleted_education(text: &str) -> Vec<Education> {
+    bullets_unwrapped(text, false)
         .iter()
         .filter(|l| is_bullet(l))
         .map(|l| {
@@ -1117,19 +1123,9 @@ static WORKED_AS: LazyLock<Regex> = LazyLock::new(|| {
 /// elsewhere do: "Worked for Acme Ltd, from Mar 2016 to Nov 2018 in the designation of
 /// Associate." Lines that are not such a sentence are highlights of the job before.
 fn written_out_jobs(text: &str) -> Vec<Work> {
-    // Wrapped bullets joined back into one line each.
-    let mut lines: Vec<String> = Vec::new();
-    for l in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        match lines.last_mut() {
-            Some(last) if !is_bullet(l) && is_bullet(last) && !last.ends_with('.') => {
-                last.push(' ');
-                last.push_str(l);
-            }
-            _ => lines.push(l.to_string()),
-        }
-    }
     let mut out: Vec<Work> = Vec::new();
-    for line in lines {
+    // A sentence ends a bullet: the lines after it are details, not its wrap.
+    for line in bullets_unwrapped(text, true) {
         let sentence = strip_bullet(&line);
         let sentence = sentence.trim().trim_end_matches('.').trim();
         let (title, org, rest) = if let Some(c) = WORKED_AS.captures(sentence) {
