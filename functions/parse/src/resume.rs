@@ -819,11 +819,9 @@ fn entries(text: &str) -> Vec<Entry> {
             let mut e = Entry::default();
             for l in &lines[r.0..r.1] {
                 if e.dates.is_none()
-                    && let Some(d) = dates::find_range(l)
+                    && let Some((rest, d)) = without_dates(l)
                 {
-                    let rest = format!("{} {}", &l[..d.span.0], &l[d.span.1..]);
                     e.dates = Some(d);
-                    let rest = clean_piece(&rest);
                     if !rest.is_empty() {
                         e.header.push(rest);
                     }
@@ -848,15 +846,7 @@ fn entries(text: &str) -> Vec<Entry> {
     if out.is_empty() {
         for (l, k) in lines.iter().zip(&kinds) {
             if *k == LineKind::Long && word_count(l) <= 30 {
-                let mut e = Entry::default();
-                if let Some(d) = dates::find_range(l) {
-                    let rest = clean_piece(&format!("{} {}", &l[..d.span.0], &l[d.span.1..]));
-                    e.dates = Some(d);
-                    e.header.push(rest);
-                } else {
-                    e.header.push(l.clone());
-                }
-                out.push(e);
+                out.push(entry_of_line(l));
             } else if let Some(last) = out.last_mut()
                 && !l.is_empty()
             {
@@ -873,6 +863,31 @@ fn entries(text: &str) -> Vec<Entry> {
         }
     }
     out
+}
+
+/// Of two readings of a section, the one with more complete entries; the first on a tie.
+fn fuller<T>(first: Vec<T>, second: Vec<T>, complete: impl Fn(&T) -> bool) -> Vec<T> {
+    let count = |v: &[T]| v.iter().filter(|x| complete(x)).count();
+    if count(&second) > count(&first) { second } else { first }
+}
+
+/// A line without its dates, and the dates, when it has some.
+fn without_dates(l: &str) -> Option<(String, DateRange)> {
+    let d = dates::find_range(l)?;
+    Some((clean_piece(&format!("{} {}", &l[..d.span.0], &l[d.span.1..])), d))
+}
+
+/// One line that is a whole entry: its dates, and the rest as the header.
+fn entry_of_line(l: &str) -> Entry {
+    let mut e = Entry::default();
+    match without_dates(l) {
+        Some((rest, d)) => {
+            e.dates = Some(d);
+            e.header.push(rest);
+        }
+        None => e.header.push(l.to_string()),
+    }
+    e
 }
 
 /// Trim separators and filler left around a piece after removing dates.
@@ -1087,18 +1102,7 @@ fn bulleted_education(text: &str) -> Vec<Education> {
     bullets_unwrapped(text, false)
         .iter()
         .filter(|l| is_bullet(l))
-        .map(|l| {
-            let line = strip_bullet(l);
-            let mut e = Entry::default();
-            match dates::find_range(&line) {
-                Some(d) => {
-                    e.header.push(clean_piece(&format!("{} {}", &line[..d.span.0], &line[d.span.1..])));
-                    e.dates = Some(d);
-                }
-                None => e.header.push(line.clone()),
-            }
-            education_entry(&e)
-        })
+        .map(|l| education_entry(&entry_of_line(&strip_bullet(l))))
         .filter(|e| e.institution.is_some() || e.study_type.is_some())
         .collect()
 }
@@ -1803,8 +1807,8 @@ fn listed_items(line: &str, gazetteer: &Gazetteer) -> Vec<(String, String)> {
     out
 }
 
-/// A list's items: split on commas, semicolons, bars, slashes between spaced words and
-/// list dots, never inside parentheses.
+/// A list's items: split on commas, semicolons, bars, list dots and tabs, never inside
+/// parentheses or brackets.
 fn split_items(line: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let (mut start, mut depth) = (0usize, 0i32);
@@ -1993,8 +1997,7 @@ pub fn structure(text: &str, sections: &[Section], gazetteer: &Gazetteer) -> Res
             .filter(|w| w.name.is_some() || w.position.is_some())
             .collect();
         let written = written_out_jobs(&s.text);
-        let complete = |ws: &[Work]| ws.iter().filter(|w| w.name.is_some() && w.position.is_some()).count();
-        r.work.extend(if complete(&written) > complete(&listed) { written } else { listed });
+        r.work.extend(fuller(listed, written, |w| w.name.is_some() && w.position.is_some()));
     }
     for s in of(SectionKind::Education) {
         let found: Vec<Education> = entries(&s.text)
@@ -2006,9 +2009,7 @@ pub fn structure(text: &str, sections: &[Section], gazetteer: &Gazetteer) -> Res
         // 72%"): the entry parser takes bullets for details under a header; whichever
         // reading gives more complete entries wins.
         let bulleted = bulleted_education(&s.text);
-        let complete =
-            |es: &[Education]| es.iter().filter(|e| e.institution.is_some() && e.study_type.is_some()).count();
-        r.education.extend(if complete(&bulleted) > complete(&found) { bulleted } else { found });
+        r.education.extend(fuller(found, bulleted, |e| e.institution.is_some() && e.study_type.is_some()));
     }
     r.skills = skills(sections, gazetteer);
     for s in of(SectionKind::Languages) {
@@ -2027,7 +2028,6 @@ pub fn structure(text: &str, sections: &[Section], gazetteer: &Gazetteer) -> Res
 mod tests {
     use super::*;
     use crate::sections::split;
-    use crate::sections::split as split_sections;
 
     fn gz() -> Gazetteer {
         Gazetteer::new(
@@ -2140,19 +2140,21 @@ mod tests {
 
     #[test]
     fn places_stuck_to_the_employer_come_off() {
-        let split = |s: &str| split_trailing_place(s);
         assert_eq!(
-            split("Nordlicht Payments GmbH Hamburg"),
+            split_trailing_place("Nordlicht Payments GmbH Hamburg"),
             Some(("Nordlicht Payments GmbH".into(), "Hamburg".into()))
         );
-        assert_eq!(split("Quillfeather Labs Remote"), Some(("Quillfeather Labs".into(), "Remote".into())));
-        assert_eq!(split("Acme Pty Ltd Sydney"), Some(("Acme Pty Ltd".into(), "Sydney".into())));
-        assert_eq!(split("Bank of Ireland"), None);
-        assert_eq!(split("Siemens AG"), None);
-        assert_eq!(split("Orbital SA de CV"), None);
+        assert_eq!(
+            split_trailing_place("Quillfeather Labs Remote"),
+            Some(("Quillfeather Labs".into(), "Remote".into()))
+        );
+        assert_eq!(split_trailing_place("Acme Pty Ltd Sydney"), Some(("Acme Pty Ltd".into(), "Sydney".into())));
+        assert_eq!(split_trailing_place("Bank of Ireland"), None);
+        assert_eq!(split_trailing_place("Siemens AG"), None);
+        assert_eq!(split_trailing_place("Orbital SA de CV"), None);
         // Through the entry parser: the place joins the rest of the location.
         let text = "Lena Vogt\nlena@example.de\n\nBerufserfahrung\nNordlicht Payments GmbH Hamburg, Deutschland\nBackend Engineer 03/2021 – heute\n• Kafka\n";
-        let r = structure(text, &split_sections(text), &gz());
+        let r = structure(text, &split(text), &gz());
         assert_eq!(r.work[0].name.as_deref(), Some("Nordlicht Payments GmbH"));
         assert_eq!(r.work[0].location.as_deref(), Some("Hamburg, Deutschland"));
         assert_eq!(r.work[0].position.as_deref(), Some("Backend Engineer"));
@@ -2162,7 +2164,7 @@ mod tests {
     fn degrees_in_capitals_and_prose_education_entries() {
         assert_eq!(split_degree("B.TECH IN CIVIL ENGINEERING"), ("B.TECH".into(), Some("CIVIL ENGINEERING".into())));
         let text = "Tomás Reyes\ntomas@example.org\n\nEducation\nM.A. in Development Economics at the University of Valparaíso, Chile, 2016\nB.Sc. in Statistics at Universidad de Chile, 2013\n";
-        let r = structure(text, &split_sections(text), &gz());
+        let r = structure(text, &split(text), &gz());
         assert_eq!(r.education.len(), 2, "{:?}", r.education);
         assert_eq!(r.education[0].study_type.as_deref(), Some("M.A."));
         assert_eq!(r.education[0].area.as_deref(), Some("Development Economics"));
@@ -2176,7 +2178,7 @@ mod tests {
         assert_eq!(employer_of_prose("the Office for Regional Statistics"), "Office for Regional Statistics");
         assert_eq!(employer_of_prose("Center for Research in Education"), "Center for Research in Education");
         let text = "Ines Baptista\nines@example.pt\n\nWork Experience\n03/2015–04/2015 Intern at the Office for Regional Statistics\n";
-        let r = structure(text, &split_sections(text), &gz());
+        let r = structure(text, &split(text), &gz());
         assert_eq!(r.work[0].position.as_deref(), Some("Intern"));
         assert_eq!(r.work[0].name.as_deref(), Some("Office for Regional Statistics"));
     }
@@ -2184,7 +2186,7 @@ mod tests {
     #[test]
     fn jobs_written_as_sentences() {
         let text = "Priya Raman\npriya.raman@example.in\n\nPROFESSIONAL EXPERIENCE\n\u{2022} Currently working with Tessellate Analytics, from Jan 2021 to till date in the designation of\nLead Data Engineer.\n\u{2022} Worked for Kaveri Systems Pvt Ltd, Chennai from Jun 2017 to Dec 2020 in the designation \u{2013} Software Engineer.\n\u{2022} Worked as a Trainee Analyst at Mandovi Bank from 2015 to 2017.\n\u{2022} Built batch pipelines in Spark.\n";
-        let r = structure(text, &split_sections(text), &gz());
+        let r = structure(text, &split(text), &gz());
         let got: Vec<(Option<&str>, Option<&str>)> =
             r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
         assert_eq!(
@@ -2204,7 +2206,7 @@ mod tests {
     #[test]
     fn a_name_leading_the_contact_line() {
         let text = "MEERA NAIR : meera.nair@example.in :+919800012345\n\nOBJECTIVE\nData engineering.\n";
-        let r = structure(text, &split_sections(text), &gz());
+        let r = structure(text, &split(text), &gz());
         assert_eq!(r.basics.name.as_deref(), Some("Meera Nair"));
         assert_eq!(r.basics.email.as_deref(), Some("meera.nair@example.in"));
     }
@@ -2212,7 +2214,7 @@ mod tests {
     #[test]
     fn education_as_bullets() {
         let text = "Ravi Teja\nravi@example.in\n\nEducation\n\u{2022} Master of Technology, Jawaharlal Nehru Technological University\n2015 with 78%, Kakinada, India.\n\u{2022} Bachelor of Science (Physics), Andhra University 2012 with 71%\n";
-        let r = structure(text, &split_sections(text), &gz());
+        let r = structure(text, &split(text), &gz());
         let got: Vec<(Option<&str>, Option<&str>, Option<&str>)> = r
             .education
             .iter()

@@ -244,12 +244,8 @@ fn is_tail_heading(block: &str) -> bool {
     if block.chars().count() > 60 || block.contains('\n') {
         return false;
     }
-    let key = block
-        .trim_matches(|c: char| !c.is_alphabetic())
-        .trim_end_matches(|c: char| c.is_numeric() || c.is_whitespace() || "()[]:".contains(c))
-        .to_lowercase();
-    let key = key.trim_end_matches(|c: char| !c.is_alphabetic());
-    TAIL_HEADINGS.contains(&key) || key.starts_with("more from ")
+    let key = block.trim_matches(|c: char| !c.is_alphabetic()).to_lowercase();
+    TAIL_HEADINGS.contains(&key.as_str()) || key.starts_with("more from ")
 }
 
 /// Where the after-article part begins: a tail heading with at least half the text
