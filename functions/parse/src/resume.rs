@@ -1752,7 +1752,10 @@ fn skills(sections: &[Section], gazetteer: &Gazetteer) -> Vec<Skill> {
                 }
                 _ => (s.title.clone(), line.clone()),
             };
-            add(&group, &items, false, &mut groups);
+            // A sentence in a skills section ("team work: I have coached my university's
+            // team for two years") is prose, not a list: only the skills it names, strictly.
+            let prose = split_items(&items).iter().any(|item| word_count(item) > 6);
+            add(&group, &items, prose, &mut groups);
         }
     }
     if listed.is_empty() {
