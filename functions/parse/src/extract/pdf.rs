@@ -9,6 +9,7 @@
 
 use super::{Deadline, Format, Limits, Warning, corrupt, no_text_layer};
 use catalyst_shared::{Error, Result};
+use pdf_oxide::layout::TextSpan;
 
 pub fn extract(bytes: &[u8], limits: &Limits, deadline: Deadline) -> Result<(String, u32, Vec<Warning>)> {
     let bytes = bytes.to_vec();
@@ -36,7 +37,14 @@ pub fn extract(bytes: &[u8], limits: &Limits, deadline: Deadline) -> Result<(Str
             // Spans give the geometry the plain text lost; a page whose spans fail to read
             // keeps its text as it is.
             let page = match doc.extract_spans(i) {
-                Ok(spans) => mark_column_gaps(&page, &gaps_between_spans(&spans)),
+                Ok(spans) => {
+                    let rows = rows_of(&spans);
+                    if label_column_read_apart(&rows, &page) {
+                        page_by_rows(&rows)
+                    } else {
+                        mark_column_gaps(&page, &gaps_between_spans(&rows))
+                    }
+                }
                 Err(_) => page,
             };
             text.push_str(&drop_echoed_fragments(&page));
@@ -81,26 +89,115 @@ struct ColumnGap {
 
 const GAP_CONTEXT: usize = 16;
 
+/// One line of a page as laid out: spans sharing a baseline, left to right.
+struct Row<'a> {
+    spans: Vec<&'a TextSpan>,
+    /// The lowest baseline among the spans.
+    y: f32,
+    size: f32,
+}
+
+/// The page's spans grouped into rows, top to bottom. A span within 0.3 em of a row's
+/// baseline belongs to it, which keeps sub- and superscripts (the "E" of LaTeX) on their line.
+fn rows_of(spans: &[TextSpan]) -> Vec<Row<'_>> {
+    let mut sorted: Vec<&TextSpan> = spans.iter().filter(|s| !s.text.trim().is_empty()).collect();
+    sorted.sort_by(|a, b| b.bbox.y.total_cmp(&a.bbox.y).then(a.bbox.x.total_cmp(&b.bbox.x)));
+    let mut rows: Vec<Row> = Vec::new();
+    for span in sorted {
+        let size = span.font_size.max(1.0);
+        match rows.last_mut() {
+            // Compared with the row's lowest span so far (the nearest, spans coming top down).
+            Some(row) if row.y - span.bbox.y < 0.3 * row.size.max(size) => {
+                row.size = row.size.max(size);
+                row.y = span.bbox.y;
+                row.spans.push(span);
+            }
+            _ => rows.push(Row { spans: vec![span], y: span.bbox.y, size }),
+        }
+    }
+    for row in &mut rows {
+        row.spans.sort_by(|a, b| a.bbox.x.total_cmp(&b.bbox.x));
+    }
+    rows
+}
+
+/// The horizontal space between two neighbouring spans of a row, in points.
+fn gap(left: &TextSpan, right: &TextSpan) -> f32 {
+    right.bbox.x - (left.bbox.x + left.bbox.width)
+}
+
 /// Gaps wider than two ems between neighbouring spans on one baseline: a right-aligned place
 /// or date ("Schlumberger ⟶ Pune, India"), a tab stop, a table column. pdf_oxide's plain
 /// text joins such spans with one space, which glues the place to the employer.
-fn gaps_between_spans(spans: &[pdf_oxide::layout::TextSpan]) -> Vec<ColumnGap> {
-    let mut rows: Vec<&pdf_oxide::layout::TextSpan> = spans.iter().filter(|s| !s.text.trim().is_empty()).collect();
-    rows.sort_by(|a, b| b.bbox.y.total_cmp(&a.bbox.y).then(a.bbox.x.total_cmp(&b.bbox.x)));
+fn gaps_between_spans(rows: &[Row]) -> Vec<ColumnGap> {
     let mut gaps = Vec::new();
-    for pair in rows.windows(2) {
-        let (left, right) = (pair[0], pair[1]);
-        let size = left.font_size.max(right.font_size).max(1.0);
-        let same_row = (left.bbox.y - right.bbox.y).abs() < 0.3 * size;
-        let gap = right.bbox.x - (left.bbox.x + left.bbox.width);
-        if same_row && gap > 2.0 * size {
-            let before = left.text.trim();
-            let tail: String = before.chars().rev().take(GAP_CONTEXT).collect::<Vec<_>>().into_iter().rev().collect();
-            let head: String = right.text.trim().chars().take(GAP_CONTEXT).collect();
-            gaps.push(ColumnGap { before: tail, after: head });
+    for row in rows {
+        for pair in row.spans.windows(2) {
+            let (left, right) = (pair[0], pair[1]);
+            if gap(left, right) > 2.0 * row.size {
+                let before = left.text.trim();
+                let tail: String =
+                    before.chars().rev().take(GAP_CONTEXT).collect::<Vec<_>>().into_iter().rev().collect();
+                let head: String = right.text.trim().chars().take(GAP_CONTEXT).collect();
+                gaps.push(ColumnGap { before: tail, after: head });
+            }
         }
     }
     gaps
+}
+
+/// Whether pdf_oxide read a label column apart from the text it labels. Resumes often set
+/// each entry's dates in a narrow column left of the entry ("2016 – 2018 | Master …", a
+/// table or a LaTeX CV class); when the reader takes that column as a block of its own, the
+/// dates end up on lines by themselves, away from their entries, and no entry is found.
+/// Two or more rows that start with a date range followed by text on the same baseline,
+/// whose dates stand alone in the plain text, mean the page reads better row by row.
+fn label_column_read_apart(rows: &[Row], page: &str) -> bool {
+    let alone: std::collections::HashSet<&str> = page.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let split_rows = rows
+        .iter()
+        .filter(|row| {
+            let [label, next, ..] = row.spans.as_slice() else { return false };
+            let label_text = label.text.trim();
+            label_text.chars().count() <= 40
+                && gap(label, next) > 0.5 * row.size
+                && crate::dates::find_range(label_text).is_some()
+                && alone.contains(label_text)
+        })
+        .count();
+    split_rows >= 2
+}
+
+/// The page as rows: spans on one baseline joined left to right (a tab at a column gap, a
+/// space at a word gap), a blank line where the vertical space between rows opens up.
+fn page_by_rows(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let mut previous: Option<&Row> = None;
+    for row in rows {
+        if let Some(p) = previous {
+            out.push('\n');
+            // Lines of a paragraph sit about 1.2 em apart; more than 1.5 em is a new block.
+            if p.y - row.y > 1.5 * p.size.max(row.size) {
+                out.push('\n');
+            }
+        }
+        for (i, span) in row.spans.iter().enumerate() {
+            if i > 0 {
+                let left = row.spans[i - 1];
+                let space = gap(left, span);
+                // Word spaces are a quarter em; an em or more is a column.
+                if space > row.size {
+                    out.push('\t');
+                } else if space > 0.15 * row.size && !left.text.ends_with(' ') && !span.text.starts_with(' ') {
+                    out.push(' ');
+                }
+            }
+            out.push_str(&span.text);
+        }
+        previous = Some(row);
+    }
+    out.push('\n');
+    out
 }
 
 /// Turns the spaces at each gap into a tab, which the normaliser keeps as a column break.
@@ -150,7 +247,65 @@ fn drop_echoed_fragments(page: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{ColumnGap, mark_column_gaps};
+    use super::{ColumnGap, label_column_read_apart, mark_column_gaps, page_by_rows, rows_of};
+    use pdf_oxide::layout::TextSpan;
+
+    fn span(x: f32, y: f32, width: f32, text: &str) -> TextSpan {
+        TextSpan {
+            text: text.into(),
+            bbox: pdf_oxide::geometry::Rect::new(x, y, width, 9.0),
+            font_size: 10.0,
+            ..TextSpan::default()
+        }
+    }
+
+    /// A label column: each entry's dates left of it, on the entry's first baseline; the
+    /// reader's plain text has taken the dates as a block of their own.
+    fn label_column_page() -> (Vec<TextSpan>, &'static str) {
+        let spans = vec![
+            span(50.0, 700.0, 80.0, "Berufserfahrung"),
+            span(50.0, 680.0, 90.0, "03/2019 – heute"),
+            span(180.0, 680.0, 150.0, "Backend-Entwicklerin"),
+            span(330.2, 680.0, 60.0, ", Nordlicht AG"),
+            span(180.0, 668.0, 200.0, "Zahlungsdienste in Rust"),
+            span(50.0, 640.0, 90.0, "2016 – 2019"),
+            span(180.0, 640.0, 150.0, "Werkstudentin, Datenwerk GmbH"),
+            span(180.0, 628.0, 150.0, "Auswertungen in Python"),
+        ];
+        let plain = "Berufserfahrung\n03/2019 – heute\n2016 – 2019\nBackend-Entwicklerin\nZahlungsdienste in Rust\n\
+                     Werkstudentin, Datenwerk GmbH\nAuswertungen in Python\n, Nordlicht AG\n";
+        (spans, plain)
+    }
+
+    #[test]
+    fn a_label_column_read_apart_is_read_row_by_row() {
+        let (spans, plain) = label_column_page();
+        let rows = rows_of(&spans);
+        assert!(label_column_read_apart(&rows, plain));
+        assert_eq!(
+            page_by_rows(&rows),
+            "Berufserfahrung\n\n03/2019 – heute\tBackend-Entwicklerin, Nordlicht AG\nZahlungsdienste in Rust\n\n\
+             2016 – 2019\tWerkstudentin, Datenwerk GmbH\nAuswertungen in Python\n"
+        );
+    }
+
+    #[test]
+    fn dates_kept_with_their_entries_leave_the_reading_order_alone() {
+        let (spans, _) = label_column_page();
+        let rows = rows_of(&spans);
+        let plain = "Berufserfahrung\n03/2019 – heute Backend-Entwicklerin, Nordlicht AG\nZahlungsdienste in Rust\n\
+                     2016 – 2019 Werkstudentin, Datenwerk GmbH\nAuswertungen in Python\n";
+        assert!(!label_column_read_apart(&rows, plain));
+        // One date alone is not a layout.
+        let one = "Berufserfahrung\n03/2019 – heute\nBackend-Entwicklerin, Nordlicht AG\n2016 – 2019 Werkstudentin\n";
+        assert!(!label_column_read_apart(&rows, one));
+    }
+
+    #[test]
+    fn a_superscript_stays_on_its_line() {
+        let spans = vec![span(50.0, 700.0, 20.0, "L"), span(70.5, 702.0, 5.0, "A"), span(76.0, 698.0, 10.0, "TEX")];
+        assert_eq!(page_by_rows(&rows_of(&spans)), "LATEX\n");
+    }
 
     fn gap(before: &str, after: &str) -> ColumnGap {
         ColumnGap { before: before.into(), after: after.into() }
