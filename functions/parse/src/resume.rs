@@ -546,6 +546,11 @@ const DEGREE_WORDS: &[&str] = &[
     "higher secondary",
     "ssc",
     "hsc",
+    // Indian school-leaving levels, written as the class passed ("10th from X School").
+    "10th",
+    "12th",
+    "sslc",
+    "hslc",
     "pós-graduação",
     "pos-graduacao",
     "especialização",
@@ -1246,14 +1251,15 @@ fn education_entry(e: &Entry) -> Education {
         .into_iter()
         .flat_map(|p| {
             let lower = p.text.to_ascii_lowercase();
-            let split = [" at the ", " at ", " an der ", " à l'", " à la ", " à ", " en la ", " na ", " aan de "]
-                .iter()
-                .find_map(|sep| {
-                    let at = lower.find(sep)?;
-                    let (a, b) = (&p.text[..at], &p.text[at + sep.len()..]);
-                    (institution_score(b) > 0 && degree_score(a) > 0)
-                        .then(|| (a.trim().to_string(), b.trim().to_string()))
-                });
+            let split =
+                [" at the ", " at ", " from ", " an der ", " à l'", " à la ", " à ", " en la ", " na ", " aan de "]
+                    .iter()
+                    .find_map(|sep| {
+                        let at = lower.find(sep)?;
+                        let (a, b) = (&p.text[..at], &p.text[at + sep.len()..]);
+                        (institution_score(b) > 0 && degree_score(a) > 0)
+                            .then(|| (a.trim().to_string(), b.trim().to_string()))
+                    });
             match split {
                 Some((a, b)) => {
                     vec![Piece { text: a, secondary: p.secondary }, Piece { text: b, secondary: p.secondary }]
@@ -1292,7 +1298,9 @@ fn education_entry(e: &Entry) -> Education {
         .map(|(_, i)| i);
     if let Some(i) = degree {
         used[i] = true;
-        let (st, area) = split_degree(&ps[i].text);
+        // "12th from, Chaitanya Junior College": the preposition stays with the degree piece.
+        let text = ps[i].text.strip_suffix(" from").unwrap_or(&ps[i].text);
+        let (st, area) = split_degree(text);
         ed.study_type = Some(st);
         ed.area = area;
         // "Master of Science, Informatik": the area follows as a comma piece.
@@ -1318,7 +1326,20 @@ fn education_entry(e: &Entry) -> Education {
         }
         i
     });
-    ed.institution = inst.map(|i| ps[i].text.clone());
+    // "University College of Engineering, Osmania University": a college and the university
+    // it belongs to, written as one name.
+    ed.institution = inst.map(|i| match ps.get(i + 1) {
+        Some(next)
+            if next.secondary
+                && !used[i + 1]
+                && institution_score(&next.text) > 0
+                && degree_score(&next.text) == 0
+                && SCORE.find(&next.text).is_none() =>
+        {
+            format!("{}, {}", ps[i].text, next.text)
+        }
+        _ => ps[i].text.clone(),
+    });
     let all: String = e.header.iter().chain(e.body.iter()).cloned().collect::<Vec<_>>().join("\n");
     if let Some(c) = SCORE.captures(&all) {
         let s = c.get(1).or(c.get(2)).map(|m| m.as_str().trim().to_string()).filter(|s| !s.is_empty());
@@ -2228,6 +2249,22 @@ mod tests {
             [
                 (Some("Master of Technology"), Some("Jawaharlal Nehru Technological University"), Some("2015")),
                 (Some("Bachelor of Science"), Some("Andhra University"), Some("2012")),
+            ]
+        );
+    }
+
+    #[test]
+    fn school_levels_and_affiliated_colleges() {
+        let text = "Lakshmi Rao\nlakshmi@example.in\n\nEducation\n\u{2022} B.Tech (Civil), Vasavi College of Engineering, Osmania University 2016 with 81%\n\u{2022} 12th from, Narayana Junior College 2012 with 90%\n\u{2022} 10th from St. Ann's High School 2010\n";
+        let r = structure(text, &split(text), &gz());
+        let got: Vec<(Option<&str>, Option<&str>)> =
+            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                (Some("B.Tech"), Some("Vasavi College of Engineering, Osmania University")),
+                (Some("12th"), Some("Narayana Junior College")),
+                (Some("10th"), Some("St. Ann's High School")),
             ]
         );
     }
