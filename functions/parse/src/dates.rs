@@ -184,7 +184,7 @@ static RANGE: LazyLock<Regex> = LazyLock::new(|| {
     let d = &*DATE;
     let p = present_alt();
     Regex::new(&format!(
-        r"(?i)(?:\b(?:since|seit|depuis|desde|sinds|dal|from|von|de|van)\s+)?\b(?P<start>{d})(?:\s*(?:-|–|—|‒|to|bis|à|au|a|al|hasta|até|ate|tot|t/m|→|>)\s*(?:(?:bis\s+)?(?P<end>{d})|(?P<present>{p})\b))?"
+        r"(?i)(?:\b(?:since|seit|depuis|desde|sinds|dal|from|von|de|van)\s+)?\b(?P<start>{d})(?:\s*(?:-{{1,3}}|–|—|‒|to|bis|à|au|a|al|hasta|até|ate|tot|t/m|→|>)\s*(?:(?:bis\s+)?(?P<end>{d})|(?P<present>{p})\b))?"
     ))
     .expect("date regex")
 });
@@ -275,6 +275,8 @@ mod tests {
     fn formats_and_languages() {
         let s = |x: &str| Some(x.to_string());
         assert_eq!(r("04/2020 – heute"), (s("2020-04"), None, true));
+        // Markdown and LaTeX write the en dash as two hyphens.
+        assert_eq!(r("Dec 2013 -- Dec 2014"), (s("2013-12"), s("2014-12"), false));
         assert_eq!(r("Jan 2019 - Present"), (s("2019-01"), None, true));
         assert_eq!(r("March 2016 to Dec. 2018"), (s("2016-03"), s("2018-12"), false));
         assert_eq!(r("janv. 2018 - aujourd'hui"), (s("2018-01"), None, true));

@@ -36,6 +36,10 @@ pub fn markdown(src: &str, deadline: Deadline) -> Result<String> {
         }
         match ev {
             Event::Text(t) | Event::Code(t) => out.push_str(&t),
+            // A soft break after a long line is prose wrapped by its writer at 72-80 columns,
+            // and the paragraph one line; after a short one it is a resume's own line
+            // ("Acme Corp — Engineer" / "2019 – 2021"), kept.
+            Event::SoftBreak if current_line(&out).chars().count() >= WRAPPED_PROSE => out.push(' '),
             Event::SoftBreak | Event::HardBreak => out.push('\n'),
             Event::Start(Tag::Item) => {
                 ensure_line(&mut out);
@@ -70,6 +74,13 @@ pub fn markdown(src: &str, deadline: Deadline) -> Result<String> {
     Ok(out)
 }
 
+/// A line at least this long, soft-broken, was wrapped by hand (Markdown sources wrap at 72-80).
+const WRAPPED_PROSE: usize = 60;
+
+fn current_line(out: &str) -> &str {
+    out.rsplit('\n').next().unwrap_or("")
+}
+
 fn ensure_line(out: &mut String) {
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
@@ -98,5 +109,15 @@ mod tests {
         assert!(t.starts_with("Ana Souza\n"), "{t}");
         assert!(t.contains("LinkedIn <https://linkedin.com/in/anasouza>"), "{t}");
         assert!(t.contains("• Rust\n• Go"), "{t}");
+    }
+
+    #[test]
+    fn markdown_prose_wrapped_by_hand_is_one_line_and_short_lines_stay() {
+        let md = "### Engineer, Acme\nMar 2019 -- Present\n\nAcme builds payment terminals for small shops and cafés across\nthe Nordics and the Baltics.\n\n - Cut card-reader latency by half for\n   every terminal in the field\n";
+        let t = markdown(md, Deadline::after(Duration::from_secs(5))).unwrap();
+        assert_eq!(
+            t,
+            "Engineer, Acme\nMar 2019 -- Present\nAcme builds payment terminals for small shops and cafés across the Nordics and the Baltics.\n• Cut card-reader latency by half for\nevery terminal in the field\n"
+        );
     }
 }
