@@ -631,7 +631,8 @@ fn tokens_lower(s: &str) -> Vec<String> {
 fn company_score(s: &str) -> usize {
     let toks = tokens_lower(s);
     let mut n = toks.iter().filter(|t| COMPANY_SUFFIXES.contains(&t.as_str())).count();
-    if s.contains('&') || s.contains(" & Co") {
+    // "Smith & Partners" is a firm, "AI & CGI Lead" a job.
+    if (s.contains('&') || s.contains(" & Co")) && has_title_word(s) == 0 {
         n += 1;
     }
     n
@@ -1057,7 +1058,15 @@ fn work_entry(e: &Entry) -> Work {
                 (p, c)
             }
         };
-        w.position = pos.map(|i| ps[i].text.clone());
+        // "Multimedia Production, AI & CGI Lead · Kestrel Labs": a comma inside the title,
+        // whose second half names a role too.
+        w.position = pos.map(|i| match ps.get(i + 1) {
+            Some(next) if next.secondary && !used[i + 1] && has_title_word(&next.text) > 0 => {
+                used[i + 1] = true;
+                format!("{}, {}", ps[i].text, next.text)
+            }
+            _ => ps[i].text.clone(),
+        });
         w.name = comp.map(|i| ps[i].text.clone());
     }
     let mut rest: Vec<String> = ps
@@ -1328,6 +1337,19 @@ fn education_entry(e: &Entry) -> Education {
     });
     // "University College of Engineering, Osmania University": a college and the university
     // it belongs to, written as one name.
+    // "Cascade Institute of Design   2019" then "Bachelor of Media Arts (BMA). Major in
+    // Motion.": the degree opens the first line under the header.
+    if ed.study_type.is_none()
+        && let Some(first) = e.body.first().filter(|l| !is_bullet(l))
+    {
+        let clause = first.split(['(', ';']).next().unwrap_or("");
+        let clause = clause.split(". ").next().unwrap_or("").trim().trim_end_matches('.');
+        if degree_score(clause) > 0 && word_count(clause) <= 8 {
+            let (st, area) = split_degree(clause);
+            ed.study_type = Some(st);
+            ed.area = ed.area.take().or(area);
+        }
+    }
     ed.institution = inst.map(|i| match ps.get(i + 1) {
         Some(next)
             if next.secondary
@@ -2250,6 +2272,26 @@ mod tests {
                 (Some("Master of Technology"), Some("Jawaharlal Nehru Technological University"), Some("2015")),
                 (Some("Bachelor of Science"), Some("Andhra University"), Some("2012")),
             ]
+        );
+    }
+
+    #[test]
+    fn a_degree_opening_the_line_under_the_school() {
+        let text = "Noor Haddad\nnoor@example.com\n\n## Education\nRiverside School of Art\t2018\nBachelor of Fine Arts (BFA). Major in Illustration, minor in Print.\n";
+        let r = structure(text, &split(text), &gz());
+        let got: Vec<(Option<&str>, Option<&str>)> =
+            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        assert_eq!(got, [(Some("Bachelor of Fine Arts"), Some("Riverside School of Art"))]);
+    }
+
+    #[test]
+    fn an_ampersand_in_a_job_title_is_no_firm() {
+        let text = "Noor Haddad\nnoor@example.com\n\nExperience\nStudio Manager, Art & Print Lead · Larkspur Media (2021 – 2023)\n- Led the studio\n";
+        let r = structure(text, &split(text), &gz());
+        let w = &r.work[0];
+        assert_eq!(
+            (w.name.as_deref(), w.position.as_deref()),
+            (Some("Larkspur Media"), Some("Studio Manager, Art & Print Lead"))
         );
     }
 
