@@ -542,6 +542,7 @@ const DEGREE_WORDS: &[&str] = &[
     "bachelor's",
     "master's",
     "postgraduate",
+    "undergraduate",
     "senior secondary",
     "higher secondary",
     "ssc",
@@ -684,12 +685,24 @@ enum LineKind {
 /// short line or closing a structured one ("M.A. in Economics, University of Leeds,
 /// 2016"), where a date inside a sentence is just a date.
 fn has_entry_date(t: &str) -> bool {
+    // "I intend to complete the Ph.D. in March, 2001.": a sentence about oneself, not a header.
+    let first = t.split_whitespace().next().unwrap_or("");
+    if matches!(first, "I" | "I'm" | "I’m" | "Ich" | "Je" | "Yo" | "Eu" | "Ik" | "Io") || t.starts_with("J'") {
+        return false;
+    }
     dates::find_range(t).is_some_and(|r| {
         let closing = || {
             t[r.span.1..].trim_matches(|c: char| c.is_whitespace() || c == ')' || c == '.').is_empty()
                 && t[..r.span.0].trim_end().ends_with([',', '(', '|', '–', '—', '-', '·'])
         };
         dates::is_range(&r) || word_count(t) <= 6 || closing()
+    })
+}
+
+/// A line that opens with its dates and goes on with the entry: "2016 – 2018  Master, Uni X".
+fn label_first(line: &str) -> bool {
+    dates::find_range(line).is_some_and(|r| {
+        line[..r.span.0].trim().is_empty() && word_count(line[r.span.1..].trim_start_matches([',', ':', '|'])) >= 2
     })
 }
 
@@ -794,7 +807,10 @@ fn entries(text: &str) -> Vec<Entry> {
         if !starts[k] && k + 1 < split_runs.len() && starts[k + 1] {
             let gap_blank = (r.1..split_runs[k + 1].0).all(|x| kinds[x] == LineKind::Blank);
             let next_date_first = kinds[split_runs[k + 1].0] == LineKind::Short { dated: true };
-            if gap_blank && next_date_first && split_runs[k + 1].0 - r.1 <= 1 && r.1 - r.0 <= 3 {
+            // "07/1997  Ph.D. student at the University of G-Town": a date column with the
+            // entry beside it is a whole header; the short line above ends the last entry.
+            let next_complete = label_first(&lines[split_runs[k + 1].0]);
+            if gap_blank && next_date_first && !next_complete && split_runs[k + 1].0 - r.1 <= 1 && r.1 - r.0 <= 3 {
                 merged.push((r.0, split_runs[k + 1].1));
                 merged_starts.push(true);
                 starts[k + 1] = false;
@@ -908,6 +924,14 @@ fn clean_piece(s: &str) -> String {
         if lower == w {
             return String::new();
         }
+    }
+    // A sentence's full stop ("at the University of Bonn."), not an abbreviation's
+    // ("Acme Inc.", "B.Sc.", "Dr."): the last word is long and has no other dot.
+    if let Some(stem) = t.strip_suffix('.')
+        && stem.split_whitespace().last().is_some_and(|w| w.chars().count() > 3 && !w.contains('.'))
+        && !COMPANY_SUFFIXES.contains(&stem.split_whitespace().last().unwrap_or("").to_lowercase().as_str())
+    {
+        return stem.to_string();
     }
     t.to_string()
 }
@@ -1290,6 +1314,8 @@ fn education_entry(e: &Entry) -> Education {
     let inst = ps
         .iter()
         .enumerate()
+        // A word alone ("University”", the end of a wrapped thesis title) names no school.
+        .filter(|(_, p)| word_count(&p.text) >= 2)
         .map(|(i, p)| (institution_score(&p.text).saturating_sub(degree_score(&p.text)), i))
         .filter(|(s, _)| *s > 0)
         .max_by_key(|(s, i)| (*s, std::cmp::Reverse(*i)))
@@ -2293,6 +2319,15 @@ mod tests {
             (w.name.as_deref(), w.position.as_deref()),
             (Some("Larkspur Media"), Some("Studio Manager, Art & Print Lead"))
         );
+    }
+
+    #[test]
+    fn label_column_entries_keep_their_own_headers() {
+        let text = "Lena Vogt\nlena@example.de\n\nEducation\n10/2012–09/2016 M.A. in History at the University of Kiel\nThesis: Hanseatic trade; supervisor: Prof.\nDr. K. Berg.\n\nSince 10/2016 Ph.D. student at the University of Bonn.\nI intend to submit the thesis in May, 2021.\n";
+        let r = structure(text, &split(text), &gz());
+        let got: Vec<(Option<&str>, Option<&str>)> =
+            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        assert_eq!(got, [(Some("M.A."), Some("University of Kiel")), (Some("Ph.D."), Some("University of Bonn"))]);
     }
 
     #[test]
