@@ -483,6 +483,7 @@ const DEGREE_WORDS: &[&str] = &[
     "ph.d.",
     "ph.d",
     "doctorate",
+    "doctorat",
     "doctor",
     "dr.",
     "diplom",
@@ -695,7 +696,9 @@ fn has_entry_date(t: &str) -> bool {
             t[r.span.1..].trim_matches(|c: char| c.is_whitespace() || c == ')' || c == '.').is_empty()
                 && t[..r.span.0].trim_end().ends_with([',', '(', '|', '–', '—', '-', '·'])
         };
-        dates::is_range(&r) || word_count(t) <= 6 || closing()
+        // "2016<tab>M.Sc. Physics, Uni Leeds": a date in a label column left of its entry.
+        let label = t[..r.span.0].trim().is_empty() && t[r.span.1..].starts_with('\t');
+        dates::is_range(&r) || word_count(t) <= 6 || closing() || label
     })
 }
 
@@ -914,6 +917,11 @@ fn entry_of_line(l: &str) -> Entry {
 
 /// Trim separators and filler left around a piece after removing dates.
 fn clean_piece(s: &str) -> String {
+    // "Lycée Saint-Louis (75)": a French département number, or any bare number in brackets.
+    let s = match s.trim_end().strip_suffix(')').and_then(|r| r.rsplit_once('(')) {
+        Some((head, n)) if !n.is_empty() && n.len() <= 3 && n.chars().all(|c| c.is_ascii_digit()) => head,
+        _ => s,
+    };
     let seps: &[char] = &['|', '•', '·', ',', '–', '—', '-', ':', ';', '(', ')', '[', ']', '/', ' ', '*', '_'];
     let t = s.trim_matches(seps).trim();
     // "(2019 – 2021)" leaves "()" pairs, and empty separators between spaces.
@@ -924,6 +932,10 @@ fn clean_piece(s: &str) -> String {
         if lower == w {
             return String::new();
         }
+    }
+    // "(6 months)", "(2 mois)": how long, not who or what.
+    if DURATION.is_match(&lower) {
+        return String::new();
     }
     // A sentence's full stop ("at the University of Bonn."), not an abbreviation's
     // ("Acme Inc.", "B.Sc.", "Dr."): the last word is long and has no other dot.
@@ -991,7 +1003,30 @@ fn split_strong(line: &str) -> Vec<String> {
     for sep in [" | ", "|", " • ", " · ", " — ", " – ", " - ", "\t", "  "] {
         parts = parts.iter().flat_map(|p| p.split(sep).map(str::to_string).collect::<Vec<_>>()).collect();
     }
-    parts
+    parts.into_iter().flat_map(|p| split_sentences(&p)).collect()
+}
+
+/// "Groupe ESIEE. Reconnaissance de phonèmes": a full stop between a name and what follows,
+/// as old and French CVs write an entry. Abbreviations ("Inc. Berlin", "B.Sc. Physics",
+/// "Dr. Berg") are not sentence ends: the word before the stop must be longer than three
+/// letters, hold no other dot, and not be a legal form.
+fn split_sentences(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (at, _) in s.match_indices(". ") {
+        let before = s[start..at].split_whitespace().last().unwrap_or("");
+        let after = s[at + 2..].chars().next();
+        if before.chars().count() > 3
+            && !before.contains('.')
+            && !COMPANY_SUFFIXES.contains(&before.to_lowercase().as_str())
+            && after.is_some_and(char::is_uppercase)
+        {
+            out.push(s[start..at].to_string());
+            start = at + 2;
+        }
+    }
+    out.push(s[start..].to_string());
+    out
 }
 
 /// Split on commas, but not before a company suffix ("Acme, Inc.") or inside parentheses.
@@ -1146,6 +1181,14 @@ fn bulleted_education(text: &str) -> Vec<Education> {
 }
 
 /// "Worked for Acme Ltd, Pune, from Mar 2016 to Nov 2018 in the designation of Associate."
+/// A bare duration: "6 months", "2 mois", "1 an", "3 Jahre".
+static DURATION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^\d+(?:[.,]\d)?\s*(?:months?|mos?|years?|yrs?|weeks?|mois|ans?|années?|semaines?|monate?|jahre?|wochen|meses|años|anos|semanas|maanden|jaar|weken|mesi|anni|settimane)$",
+    )
+    .expect("duration regex")
+});
+
 static WORKED_FOR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?i)^(?:currently\s+|presently\s+)?(?:i\s+)?(?:am\s+|have\s+)?(?:been\s+)?(?:working|worked|employed|serving|served)\s+(?:for|with|at|in)\s+(?P<org>.+?)\s*,?\s+(?P<rest>(?:from|since|between)\s+.+)$",
@@ -1419,9 +1462,12 @@ fn split_degree(s: &str) -> (String, Option<String>) {
         // "Master Informatiekunde", "MSc Data Science", "Licence Mathématiques": the
         // degree word, then the field.
         let first_is_degree = DEGREE_WORDS.contains(&first.trim_end_matches(','));
-        let of_pattern = words
-            .get(1)
-            .is_some_and(|w| ["of", "de", "der", "in", "en", "em", "degree"].contains(&w.to_lowercase().as_str()));
+        let of_pattern = words.get(1).is_some_and(|w| {
+            let w = w.to_lowercase();
+            ["of", "de", "der", "in", "en", "em", "degree"].contains(&w.as_str())
+                || w.starts_with("d'")
+                || w.starts_with("d’")
+        });
         if first_is_degree && !of_pattern {
             return (words[0].to_string(), Some(words[1..].join(" ")));
         }
@@ -2328,6 +2374,38 @@ mod tests {
         let got: Vec<(Option<&str>, Option<&str>)> =
             r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
         assert_eq!(got, [(Some("M.A."), Some("University of Kiel")), (Some("Ph.D."), Some("University of Bonn"))]);
+    }
+
+    #[test]
+    fn a_single_year_in_a_label_column_dates_its_entry() {
+        let text = "Lena Vogt\nlena@example.de\n\nEducation\n2016\tMaster of Arts in Medieval History, University of Kiel, with distinction\n2013\tBachelor of Arts in History and Latin, University of Hamburg, first class\n";
+        let r = structure(text, &split(text), &gz());
+        let got: Vec<(Option<&str>, Option<&str>, Option<&str>)> = r
+            .education
+            .iter()
+            .map(|e| (e.study_type.as_deref(), e.institution.as_deref(), e.end_date.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("Master of Arts"), Some("University of Kiel"), Some("2016")),
+                (Some("Bachelor of Arts"), Some("University of Hamburg"), Some("2013")),
+            ]
+        );
+    }
+
+    #[test]
+    fn sentence_stops_split_pieces_and_durations_are_dropped() {
+        assert_eq!(
+            split_sentences("Groupe ESIEE. Reconnaissance de phonèmes"),
+            ["Groupe ESIEE", "Reconnaissance de phonèmes"]
+        );
+        assert_eq!(split_sentences("Acme Inc. Berlin"), ["Acme Inc. Berlin"]);
+        assert_eq!(split_sentences("B.Sc. Physics"), ["B.Sc. Physics"]);
+        assert_eq!(clean_piece("Lycée Saint-Louis (75)"), "Lycée Saint-Louis");
+        assert_eq!(clean_piece("(6 months)"), "");
+        assert_eq!(clean_piece("(2 mois)"), "");
+        assert_eq!(clean_piece("6 Monate Praktikum"), "6 Monate Praktikum");
     }
 
     #[test]
