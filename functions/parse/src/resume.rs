@@ -1110,6 +1110,16 @@ fn work_entry(e: &Entry) -> Work {
                 if let Some(p) = p {
                     used[p] = true;
                 }
+                // "Groupe ESIEE. Reconnaissance de phonèmes": a name, a full stop, then what
+                // was done there; no job title is written.
+                if let Some(p) = p
+                    && let Some(next) = ps.get(p + 1)
+                    && e.header.iter().any(|h| h.contains(&format!("{}. {}", ps[p].text, next.text)))
+                {
+                    used[p + 1] = true;
+                    w.name = Some(ps[p].text.clone());
+                    return finish_work(w, &ps, &used, e);
+                }
                 let c = first_free(&used, true).or_else(|| first_free(&used, false));
                 if let Some(c) = c {
                     used[c] = true;
@@ -1128,6 +1138,12 @@ fn work_entry(e: &Entry) -> Work {
         });
         w.name = comp.map(|i| ps[i].text.clone());
     }
+    finish_work(w, &ps, &used, e)
+}
+
+/// The place (pieces left over, or a place stuck to the name) and the body of a job whose
+/// name and position are decided.
+fn finish_work(mut w: Work, ps: &[Piece], used: &[bool], e: &Entry) -> Work {
     let mut rest: Vec<String> = ps
         .iter()
         .enumerate()
@@ -2406,6 +2422,14 @@ mod tests {
         assert_eq!(clean_piece("(6 months)"), "");
         assert_eq!(clean_piece("(2 mois)"), "");
         assert_eq!(clean_piece("6 Monate Praktikum"), "6 Monate Praktikum");
+    }
+
+    #[test]
+    fn a_name_then_a_full_stop_then_the_work() {
+        let text = "Lena Vogt\nlena@example.de\n\nExperience\n1998\tInstitut Pasteur. Analyse de séquences par réseaux de neurones.\nÉcriture d'outils en C.\n";
+        let r = structure(text, &split(text), &gz());
+        let w = &r.work[0];
+        assert_eq!((w.name.as_deref(), w.position.as_deref()), (Some("Institut Pasteur"), None));
     }
 
     #[test]
