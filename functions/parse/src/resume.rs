@@ -1877,15 +1877,22 @@ fn skills(sections: &[Section], gazetteer: &Gazetteer) -> Vec<Skill> {
         for line in s.text.lines() {
             let line = strip_bullet(line);
             // "Languages: Python, Go" / "Cloud – AWS, GCP": a category and its items.
-            let (group, items) = match line.split_once([':', '：']) {
-                Some((g, rest)) if word_count(g) <= 4 && !rest.trim().is_empty() => {
+            // A table row "Big Data Tools<tab>Hadoop, Spark" names its category in the first cell.
+            let by_cell = line
+                .split_once('\t')
+                .filter(|(g, rest)| word_count(g) <= 5 && !g.contains(',') && !rest.trim().is_empty());
+            let (group, items) = match by_cell.or_else(|| line.split_once([':', '：'])) {
+                Some((g, rest)) if word_count(g) <= 5 && !rest.trim().is_empty() => {
                     (g.trim().to_string(), rest.to_string())
                 }
                 _ => (s.title.clone(), line.clone()),
             };
             // A sentence in a skills section ("team work: I have coached my university's
             // team for two years") is prose, not a list: only the skills it names, strictly.
-            let prose = split_items(&items).iter().any(|item| word_count(item) > 6);
+            // A list may hold a long item among short ones; a sentence is mostly long.
+            let split = split_items(&items);
+            let long = split.iter().filter(|item| word_count(item) > 6).count();
+            let prose = long > 0 && (split.len() < 3 || long * 2 > split.len());
             add(&group, &items, prose, &mut groups);
         }
     }
@@ -1909,9 +1916,17 @@ fn skills(sections: &[Section], gazetteer: &Gazetteer) -> Vec<Skill> {
 /// survives. An item that is a known skill plus a version ("Angular 6/7") or a
 /// parenthesised aside ("Flask (Python)") gives the skill alone; skills inside the aside
 /// and items the gazetteer knows nothing in are found as before.
+///
+/// In a line that is plainly a list of skills (three items or more, one of them known), an
+/// item the gazetteer does not know is kept as written too: the 32,000-skill list lacks
+/// "Sqoop", "Hortonworks" and "storyboarding", and the candidate's own list is the better
+/// witness.
 fn listed_items(line: &str, gazetteer: &Gazetteer) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for item in split_items(line) {
+    let items = split_items(line);
+    let known = items.iter().filter(|i| !gazetteer.find(i, false).is_empty()).count();
+    let list_of_skills = items.len() >= 3 && known >= 1;
+    for item in items {
         let (head, aside) = match item.split_once('(') {
             Some((h, a)) => (h.trim(), Some(a)),
             None => (item.trim(), None),
@@ -1931,14 +1946,52 @@ fn listed_items(line: &str, gazetteer: &Gazetteer) -> Vec<(String, String)> {
         let sentence_like = words > 4 || head.contains(['.', ':']) && !found.iter().any(|m| m.surface.contains('.'));
         if !found.is_empty() && !sentence_like && (found.len() > 1 || !rest_is_version()) {
             out.push((head.to_lowercase(), head.to_string()));
+        } else if let Some(bare) = found.is_empty().then(|| without_version(head, gazetteer)).flatten() {
+            out.push(bare);
+        } else if found.is_empty()
+            && list_of_skills
+            && unknown_skill_item(head)
+            // "Cloud (GCP, Azure)": a category naming the list in its brackets.
+            && !aside.is_some_and(|a| split_items(a).len() >= 2)
+        {
+            out.push((head.to_lowercase(), head.to_string()));
         } else {
             out.extend(found.into_iter().map(|m| (m.canonical, m.surface)));
         }
         if let Some(aside) = aside {
-            out.extend(gazetteer.find(aside, false).into_iter().map(|m| (m.canonical, m.surface)));
+            let aside = aside.trim_end_matches([')', '.']);
+            if split_items(aside).len() >= 3 {
+                out.extend(listed_items(aside, gazetteer));
+            } else {
+                out.extend(gazetteer.find(aside, false).into_iter().map(|m| (m.canonical, m.surface)));
+            }
         }
     }
     out
+}
+
+/// "Angular7", "Python3": a known skill with its version glued on, as (canonical, surface).
+fn without_version(item: &str, gazetteer: &Gazetteer) -> Option<(String, String)> {
+    let bare = item.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    if bare.len() == item.len() || bare.chars().count() < 2 {
+        return None;
+    }
+    let found = gazetteer.find(bare, false);
+    match found.as_slice() {
+        [m] if m.surface.len() == bare.len() => Some((m.canonical.clone(), m.surface.clone())),
+        _ => None,
+    }
+}
+
+/// An item of a skills list that can stand as a skill though the gazetteer lacks it: a few
+/// words, not a joining word or a bare number ("and more", "5.7").
+fn unknown_skill_item(item: &str) -> bool {
+    let words = word_count(item);
+    let lower = item.to_lowercase();
+    (1..=6).contains(&words)
+        && item.chars().next().is_some_and(char::is_alphanumeric)
+        && item.chars().any(char::is_alphabetic)
+        && !["and ", "or ", "etc", "und ", "et ", "y ", "e "].iter().any(|w| lower.starts_with(w))
 }
 
 /// A list's items: split on commas, semicolons, bars, list dots and tabs, never inside
@@ -2165,7 +2218,7 @@ mod tests {
 
     fn gz() -> Gazetteer {
         Gazetteer::new(
-            ["java", "kotlin", "spring boot", "postgresql", "kubernetes", "python", "sql", "excel"]
+            ["java", "kotlin", "spring boot", "postgresql", "kubernetes", "python", "sql", "excel", "angular"]
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
@@ -2430,6 +2483,21 @@ mod tests {
         let r = structure(text, &split(text), &gz());
         let w = &r.work[0];
         assert_eq!((w.name.as_deref(), w.position.as_deref()), (Some("Institut Pasteur"), None));
+    }
+
+    #[test]
+    fn a_skills_list_keeps_items_the_gazetteer_lacks() {
+        let text = "Asha Rao\nasha@example.in\n\nSkills\nBig Data Tools\tPython, Sqoop, Hortonworks, SQL\nHosting: Kubernetes (PostgreSQL, DigitalOcean, Linode), Cloud (SQL, Vultr, Hetzner), Angular7\nSoft skills: listening carefully to clients\n";
+        let r = structure(text, &split(text), &gz());
+        let groups: Vec<(&str, Vec<&str>)> =
+            r.skills.iter().map(|g| (g.name.as_str(), g.keywords.iter().map(String::as_str).collect())).collect();
+        assert_eq!(
+            groups,
+            [
+                ("Big Data Tools", vec!["Python", "Sqoop", "Hortonworks", "SQL"]),
+                ("Hosting", vec!["Kubernetes", "PostgreSQL", "DigitalOcean", "Linode", "Vultr", "Hetzner", "Angular"]),
+            ]
+        );
     }
 
     #[test]
