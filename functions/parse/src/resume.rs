@@ -1874,8 +1874,22 @@ fn skills(sections: &[Section], gazetteer: &Gazetteer) -> Vec<Skill> {
         }
     };
     for s in &listed {
+        let mut block = EuropassRow::List;
         for line in s.text.lines() {
             let line = strip_bullet(line);
+            // A Europass label opens a block that runs to the next label.
+            if let Some(row) = europass_row(&line) {
+                block = row;
+            }
+            match block {
+                EuropassRow::List => {}
+                EuropassRow::NoSkills => continue,
+                EuropassRow::Prose(label) => {
+                    let text = if line.to_lowercase().starts_with(label) { &line[label.len()..] } else { &line };
+                    add(&s.title, text, true, &mut groups);
+                    continue;
+                }
+            }
             // "Languages: Python, Go" / "Cloud – AWS, GCP": a category and its items.
             // A table row "Big Data Tools<tab>Hadoop, Spark" names its category in the first cell.
             let by_cell = line
@@ -1907,6 +1921,58 @@ fn skills(sections: &[Section], gazetteer: &Gazetteer) -> Vec<Skill> {
         add("Skills", &text, true, &mut groups);
     }
     groups
+}
+
+/// How the lines of a Europass CV's "Personal skills" are read. Europass (the EU's CV
+/// standard) files languages, their self-assessment grids and the driving licence under
+/// personal skills, and writes communication, organisational and computer skills as
+/// sentences. Each is a label left of its block.
+#[derive(Clone, Copy)]
+enum EuropassRow {
+    /// Languages, levels, the grids, the licence: no skills in them.
+    NoSkills,
+    /// "Computer skills – competent with most Microsoft Office programmes": sentences after
+    /// the label; only the skills they name, strictly.
+    Prose(&'static str),
+    /// Any other skills line.
+    List,
+}
+
+/// The block a line opens, if it starts with a Europass label.
+fn europass_row(line: &str) -> Option<EuropassRow> {
+    const NO_SKILLS: &[&str] = &[
+        "mother tongue",
+        "other language",
+        "levels:",
+        "common european framework",
+        "driving licence",
+        "driving license",
+        "self-assessment",
+        "digital competences - self-assessment",
+    ];
+    const PROSE: &[&str] = &[
+        "communication skills",
+        "organisational / managerial skills",
+        "organizational / managerial skills",
+        "organisational skills",
+        "organizational skills",
+        "job-related skills",
+        "computer skills",
+        "digital competences",
+        "digital competence",
+        "other skills",
+    ];
+    let lower = line.trim().to_lowercase();
+    if NO_SKILLS.iter().any(|l| lower.starts_with(l)) {
+        return Some(EuropassRow::NoSkills);
+    }
+    // "French<tab>C1<tab>C2<tab>B2": a row of the language grid.
+    let cells: Vec<&str> = lower.split('\t').map(str::trim).collect();
+    let levels = cells.iter().filter(|c| matches!(**c, "a1" | "a2" | "b1" | "b2" | "c1" | "c2")).count();
+    if levels >= 2 && levels * 2 >= cells.len() - 1 {
+        return Some(EuropassRow::NoSkills);
+    }
+    PROSE.iter().find(|l| lower.starts_with(**l)).map(|l| EuropassRow::Prose(l))
 }
 
 /// Skills of one line of a skills section, as (canonical, surface). The line is a list
@@ -2498,6 +2564,14 @@ mod tests {
                 ("Hosting", vec!["Kubernetes", "PostgreSQL", "DigitalOcean", "Linode", "Vultr", "Hetzner", "Angular"]),
             ]
         );
+    }
+
+    #[test]
+    fn europass_personal_skills() {
+        let text = "Ana Lima\nana@example.eu\n\nPERSONAL SKILLS\nMother tongue Portuguese\nOther languages\tUNDERSTANDING\tSPEAKING\nSpanish\tC1\tC2\tB2\nCommunication skills – good communication skills gained as a tutor\n– presenting to clients\nComputer skills – competent with Kotlin and SQL\n– basic Python\nDriving licence B\n";
+        let r = structure(text, &split(text), &gz());
+        let skills: Vec<&str> = r.skills.iter().flat_map(|g| g.keywords.iter().map(String::as_str)).collect();
+        assert_eq!(skills, ["Kotlin", "SQL", "Python"]);
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub enum SectionKind {
     Publications,
     Volunteer,
     References,
+    /// "Additional information": whatever the writer did not file elsewhere.
+    Additional,
 }
 
 /// A section of the resume as written.
@@ -410,6 +412,24 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
     (
         SectionKind::References,
         &["references", "referenzen", "références", "referencias", "referências", "referenties", "referenze"],
+    ),
+    (
+        SectionKind::Additional,
+        &[
+            "additional information",
+            "other information",
+            "further information",
+            "weitere angaben",
+            "sonstiges",
+            "informations complémentaires",
+            "divers",
+            "información adicional",
+            "informações adicionais",
+            "aanvullende informatie",
+            "overige",
+            "informazioni aggiuntive",
+            "altre informazioni",
+        ],
     ),
 ];
 
