@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// An expected file (`testdata/expected/`, `testdata/holdout/expected/`).
+/// An expected file (`testdata/expected/`, `testdata/registry/expected/`, `testdata/holdout/expected/`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct Expected {
