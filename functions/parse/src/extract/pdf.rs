@@ -36,14 +36,21 @@ pub fn extract(bytes: &[u8], limits: &Limits, deadline: Deadline) -> Result<(Str
             }
             // Spans give the geometry the plain text lost; a page whose spans fail to read
             // keeps its text as it is.
+            // A tab inside PDF text is a font's space glyph (wkhtmltopdf writes every word
+            // space so), never a column: columns are geometry, marked below.
+            let page = page.replace('\t', " ");
             let page = match doc.extract_spans(i) {
-                Ok(spans) => {
+                Ok(mut spans) => {
+                    for span in &mut spans {
+                        span.text = span.text.replace('\t', " ");
+                    }
                     let rows = rows_of(&spans);
-                    if label_column_read_apart(&rows, &page) {
+                    let page = if label_column_read_apart(&rows, &page) {
                         page_by_rows(&rows)
                     } else {
                         mark_column_gaps(&page, &gaps_between_spans(&rows))
-                    }
+                    };
+                    isolate_display_lines(&page, &rows)
                 }
                 Err(_) => page,
             };
@@ -200,6 +207,55 @@ fn page_by_rows(rows: &[Row]) -> String {
     out
 }
 
+/// Text set well above the page's body size (the name, a section heading) on a line of its
+/// own. pdf_oxide sometimes glues it to the line beside or below ("Address : … DC 20007
+/// Anagha Kumar", "JANE Q. FULLSTACKER SENIOR DEVELOPER"), and then neither the name nor the
+/// heading is found. A large span alone on its row was a line above the one it ended up in,
+/// so it goes first; one sharing its row keeps its place and only gets its own line.
+fn isolate_display_lines(page: &str, rows: &[Row]) -> String {
+    let mut sizes: Vec<(f32, usize)> =
+        rows.iter().flat_map(|r| &r.spans).map(|s| (s.font_size, s.text.trim().chars().count())).collect();
+    let body = {
+        sizes.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let total: usize = sizes.iter().map(|(_, n)| n).sum();
+        let mut seen = 0;
+        sizes.iter().find(|(_, n)| {
+            seen += n;
+            seen * 2 >= total
+        })
+    };
+    let Some(&(body, _)) = body else { return page.to_string() };
+    let mut lines: Vec<String> = page.lines().map(str::to_string).collect();
+    for row in rows {
+        for span in &row.spans {
+            let big = span.text.trim();
+            if span.font_size < 1.25 * body || big.chars().count() < 3 || big.chars().count() > 60 {
+                continue;
+            }
+            let alone = row.spans.iter().all(|s| std::ptr::eq(*s, *span) || s.text.trim().is_empty());
+            let Some(at) = lines.iter().position(|l| {
+                let t = l.trim();
+                t != big && (t.starts_with(&format!("{big} ")) || t.ends_with(&format!(" {big}")))
+            }) else {
+                continue;
+            };
+            let t = lines[at].trim().to_string();
+            let (first, second) = if let Some(rest) = t.strip_prefix(big) {
+                (big.to_string(), rest.trim().to_string())
+            } else {
+                let head = t[..t.len() - big.len()].trim().to_string();
+                if alone { (big.to_string(), head) } else { (head, big.to_string()) }
+            };
+            lines.splice(at..=at, [first, second]);
+        }
+    }
+    let mut out = lines.join("\n");
+    if page.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
 /// Turns the spaces at each gap into a tab, which the normaliser keeps as a column break.
 /// A gap is found in the text by the words either side of it on one line.
 fn mark_column_gaps(page: &str, gaps: &[ColumnGap]) -> String {
@@ -247,7 +303,7 @@ fn drop_echoed_fragments(page: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{ColumnGap, label_column_read_apart, mark_column_gaps, page_by_rows, rows_of};
+    use super::{ColumnGap, isolate_display_lines, label_column_read_apart, mark_column_gaps, page_by_rows, rows_of};
     use pdf_oxide::layout::TextSpan;
 
     fn span(x: f32, y: f32, width: f32, text: &str) -> TextSpan {
@@ -299,6 +355,36 @@ mod tests {
         // One date alone is not a layout.
         let one = "Berufserfahrung\n03/2019 – heute\nBackend-Entwicklerin, Nordlicht AG\n2016 – 2019 Werkstudentin\n";
         assert!(!label_column_read_apart(&rows, one));
+    }
+
+    fn sized(x: f32, y: f32, width: f32, size: f32, text: &str) -> TextSpan {
+        TextSpan { font_size: size, ..span(x, y, width, text) }
+    }
+
+    #[test]
+    fn a_name_glued_to_another_line_gets_its_own() {
+        let spans = vec![
+            sized(240.0, 795.0, 110.0, 14.0, "Mira Okafor"),
+            span(140.0, 783.0, 300.0, "Address : 12 Elm Street, Leeds LS1 4AB"),
+            span(140.0, 771.0, 200.0, "Email : mira@example.com"),
+            span(50.0, 700.0, 400.0, "Body text of the resume that is long enough to set the size"),
+        ];
+        let rows = rows_of(&spans);
+        let page = "Address : 12 Elm Street, Leeds LS1 4AB Mira Okafor\nEmail : mira@example.com\n";
+        assert_eq!(
+            isolate_display_lines(page, &rows),
+            "Mira Okafor\nAddress : 12 Elm Street, Leeds LS1 4AB\nEmail : mira@example.com\n"
+        );
+        // Name and title on one row: each on its line, in their order.
+        let spans = vec![
+            sized(60.0, 800.0, 200.0, 20.0, "JANE Q. DOE"),
+            sized(320.0, 800.0, 200.0, 20.0, "SENIOR DEVELOPER"),
+            span(50.0, 700.0, 400.0, "Body text of the resume that is long enough to set the size"),
+        ];
+        assert_eq!(
+            isolate_display_lines("JANE Q. DOE SENIOR DEVELOPER\nBody\n", &rows_of(&spans)),
+            "JANE Q. DOE\nSENIOR DEVELOPER\nBody\n"
+        );
     }
 
     #[test]
