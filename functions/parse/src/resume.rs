@@ -1197,6 +1197,14 @@ fn bulleted_education(text: &str) -> Vec<Education> {
 }
 
 /// "Worked for Acme Ltd, Pune, from Mar 2016 to Nov 2018 in the designation of Associate."
+/// A name given in a sentence, in the languages the headings cover.
+static MY_NAME_IS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i:\b(?:my name is|my name's|ich heiße|ich heisse|mein name ist|je m'appelle|je m’appelle|je suis|me llamo|mi nombre es|meu nome é|meu nome e|mijn naam is|mi chiamo|il mio nome è))\s+(\p{Lu}[\p{L}'’-]+(?:\s+\p{Lu}[\p{L}'’.-]*){1,3})",
+    )
+    .expect("name sentence regex")
+});
+
 /// A bare duration: "6 months", "2 mois", "1 an", "3 Jahre".
 static DURATION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -2197,10 +2205,18 @@ pub fn structure(text: &str, sections: &[Section], gazetteer: &Gazetteer) -> Res
         if header.trim().is_empty() { text.lines().take(20).collect() } else { header.lines().collect() };
 
     r.basics.email = find_email(&header).or_else(|| find_email(text));
-    let name = find_name(&top_lines, r.basics.email.as_deref()).or_else(|| {
-        let first: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).take(12).collect();
-        find_name(&first, r.basics.email.as_deref()).map(|(n, _)| (n, usize::MAX))
-    });
+    let name = find_name(&top_lines, r.basics.email.as_deref())
+        .or_else(|| {
+            let first: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).take(12).collect();
+            find_name(&first, r.basics.email.as_deref()).map(|(n, _)| (n, usize::MAX))
+        })
+        .or_else(|| {
+            // "My name is Fede Calendino, I'm an Argentinian living in the UK."
+            let top: String = text.lines().take(20).collect::<Vec<_>>().join("\n");
+            let c = MY_NAME_IS.captures(&top)?;
+            let name = c.get(1)?.as_str();
+            looks_like_name(name).then(|| (name.to_string(), usize::MAX))
+        });
     let mut used_lines = Vec::new();
     if let Some((n, i)) = name {
         r.basics.name = Some(n.clone());
@@ -2572,6 +2588,13 @@ mod tests {
         let r = structure(text, &split(text), &gz());
         let skills: Vec<&str> = r.skills.iter().flat_map(|g| g.keywords.iter().map(String::as_str)).collect();
         assert_eq!(skills, ["Kotlin", "SQL", "Python"]);
+    }
+
+    #[test]
+    fn a_name_in_a_sentence() {
+        let text = "Hello!\n\nMy name is Tomás Ferreira, I'm a Portuguese engineer living in Lyon.\n\nExperience:\n* Engineer @ Acme (2019 - 2021)\n";
+        let r = structure(text, &split(text), &gz());
+        assert_eq!(r.basics.name.as_deref(), Some("Tomás Ferreira"));
     }
 
     #[test]

@@ -234,6 +234,12 @@ pub fn normalize(raw: &str) -> String {
                 '\t' => l.push('\t'),
                 '\u{00A0}' | '\u{2007}' | '\u{202F}' | '\u{2009}' | '\u{200A}' => l.push(' '),
                 '\u{00AD}' | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{FEFF}' => {}
+                // Box-drawing frames and block letters (plain-text and terminal resumes):
+                // decoration around the text, like a table's rulings.
+                '\u{2500}'..='\u{259F}' => l.push(' '),
+                // Emoji (pictographs, flags, their variation selectors and keycaps) label or
+                // decorate; they carry nothing a resume's reader needs.
+                '\u{1F000}'..='\u{1FAFF}' | '\u{FE0E}' | '\u{FE0F}' | '\u{20E3}' | '\u{E0020}'..='\u{E007F}' => {}
                 // Private-use code points are symbol-font glyphs (list bullets from
                 // Symbol/Wingdings in PDFs): a bullet at the start of a line, else nothing.
                 '\u{E000}'..='\u{F8FF}' => {
@@ -293,6 +299,17 @@ fn collapse_spaces(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_and_emoji_are_decoration() {
+        let t = normalize(
+            "╔══════╗\n║   ANDY REAGAN   ║\n╚══════╝\n\n🔸 Data Scientist, MassMutual\n📧 Email: a@b.io\nArgentinian 🇦🇷 living in the UK\nEXPERIENCE\n──────────\nx",
+        );
+        assert_eq!(
+            t,
+            "ANDY REAGAN\n\nData Scientist, MassMutual\nEmail: a@b.io\nArgentinian living in the UK\nEXPERIENCE\n\nx"
+        );
+    }
 
     #[test]
     fn normalize_collapses_space_and_blank_lines() {
