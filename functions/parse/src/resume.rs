@@ -1196,6 +1196,27 @@ fn bulleted_education(text: &str) -> Vec<Education> {
         .collect()
 }
 
+/// One bullet per job ("* Software Engineer @ Microsoft (May 2022 - Aug 2025)"): a bullet
+/// that carries an entry's dates is the job, the bullets under it without dates its
+/// highlights.
+fn bulleted_jobs(text: &str) -> Vec<Work> {
+    let mut out: Vec<Work> = Vec::new();
+    for line in bullets_unwrapped(text, false) {
+        let item = strip_bullet(&line);
+        if is_bullet(&line) && has_entry_date(&item) && word_count(&item) <= 20 {
+            let w = work_entry(&entry_of_line(&item));
+            if w.name.is_some() || w.position.is_some() {
+                out.push(w);
+                continue;
+            }
+        }
+        if let Some(w) = out.last_mut() {
+            w.highlights.push(item);
+        }
+    }
+    out
+}
+
 /// "Worked for Acme Ltd, Pune, from Mar 2016 to Nov 2018 in the designation of Associate."
 /// A name given in a sentence, in the languages the headings cover.
 static MY_NAME_IS: LazyLock<Regex> = LazyLock::new(|| {
@@ -2265,8 +2286,10 @@ pub fn structure(text: &str, sections: &[Section], gazetteer: &Gazetteer) -> Res
             .map(|e| work_entry(&e))
             .filter(|w| w.name.is_some() || w.position.is_some())
             .collect();
+        let complete = |w: &Work| w.name.is_some() && w.position.is_some();
         let written = written_out_jobs(&s.text);
-        r.work.extend(fuller(listed, written, |w| w.name.is_some() && w.position.is_some()));
+        let listed = fuller(listed, written, complete);
+        r.work.extend(fuller(listed, bulleted_jobs(&s.text), complete));
     }
     for s in of(SectionKind::Education) {
         let found: Vec<Education> = entries(&s.text)
@@ -2595,6 +2618,22 @@ mod tests {
         let text = "Hello!\n\nMy name is Tomás Ferreira, I'm a Portuguese engineer living in Lyon.\n\nExperience:\n* Engineer @ Acme (2019 - 2021)\n";
         let r = structure(text, &split(text), &gz());
         assert_eq!(r.basics.name.as_deref(), Some("Tomás Ferreira"));
+    }
+
+    #[test]
+    fn one_bullet_per_job() {
+        let text = "Tomás Ferreira\nt@example.pt\n\nExperience:\n* Backend Engineer @ Tidepool (Nov 2023 - present)\n* Software Engineer II @ Northwind Ltd. (May 2020 - Aug 2023)\n\n* Java Developer @ Globex (Jun 2016 - Feb 2018)\n";
+        let r = structure(text, &split(text), &gz());
+        let got: Vec<(Option<&str>, Option<&str>)> =
+            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                (Some("Tidepool"), Some("Backend Engineer")),
+                (Some("Northwind Ltd."), Some("Software Engineer II")),
+                (Some("Globex"), Some("Java Developer")),
+            ]
+        );
     }
 
     #[test]

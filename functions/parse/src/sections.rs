@@ -438,6 +438,11 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
 fn heading_key(line: &str) -> String {
     let t = line.trim().trim_start_matches(['#', '•', '*', '=', '-', '_', '|', '■', '▪', '►']).trim();
     let t = t.trim_end_matches([':', '：', '.', '#', '*', '=', '-', '_', '|']).trim();
+    // "Experience (10 years and 5 months):" — an aside after the heading.
+    let t = match t.strip_suffix(')').and_then(|r| r.rsplit_once(" (")) {
+        Some((head, _)) if !head.trim().is_empty() => head.trim(),
+        _ => t,
+    };
     let mut key = fold_accents(&t.to_lowercase().replace(['\u{2019}'], "'"));
     key = key.split_whitespace().collect::<Vec<_>>().join(" ");
     let words: Vec<&str> = key.split(' ').collect();
@@ -553,6 +558,12 @@ pub fn split(text: &str) -> Vec<Section> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_heading_with_an_aside() {
+        assert_eq!(heading_kind("Experience (10 years and 5 months):"), Some(SectionKind::Work));
+        assert_eq!(heading_kind("Skills (selected)"), Some(SectionKind::Skills));
+    }
 
     #[test]
     fn headings_in_many_languages() {
