@@ -158,6 +158,11 @@ const PRESENT: &[&str] = &[
     "attuale",
 ];
 
+/// Whether `word` (lowercase) says "until now" on its own: "Current", "heute".
+pub fn is_present_word(word: &str) -> bool {
+    PRESENT.contains(&word)
+}
+
 fn month_alt() -> String {
     let mut names: Vec<&str> = MONTHS.iter().map(|(n, _)| *n).collect();
     names.sort_by_key(|n| std::cmp::Reverse(n.chars().count()));

@@ -917,6 +917,20 @@ fn entry_of_line(l: &str) -> Entry {
 
 /// Trim separators and filler left around a piece after removing dates.
 fn clean_piece(s: &str) -> String {
+    // "Geekbocks, LLC <http://www.geekbocks.com>": a link target the extractor kept.
+    let unlinked = LINK_TARGET.replace_all(s, "");
+    let s = unlinked.as_ref();
+    // "University Name: Stanford University", "Degree: Master of Science": a form's label.
+    let s = match s.split_once(':') {
+        Some((label, value)) if is_field_label(label) && !value.trim().is_empty() => value,
+        _ => s,
+    };
+    // "MassMutual (Current)": the open end of a job with no dates.
+    let lower_s = s.trim_end().to_lowercase();
+    let s = match lower_s.rfind('(') {
+        Some(at) if dates::is_present_word(lower_s[at + 1..].trim_end_matches(')').trim()) => &s[..at],
+        _ => s,
+    };
     // "Lycée Saint-Louis (75)": a French département number, or any bare number in brackets.
     let s = match s.trim_end().strip_suffix(')').and_then(|r| r.rsplit_once('(')) {
         Some((head, n)) if !n.is_empty() && n.len() <= 3 && n.chars().all(|c| c.is_ascii_digit()) => head,
@@ -1218,6 +1232,35 @@ fn bulleted_jobs(text: &str) -> Vec<Work> {
 }
 
 /// "Worked for Acme Ltd, Pune, from Mar 2016 to Nov 2018 in the designation of Associate."
+/// `<https://…>`, as the HTML and Markdown readers keep link targets.
+static LINK_TARGET: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\s*<(?:https?://|mailto:|www\.)[^>\s]*>\s*").expect("link target regex"));
+
+/// A label of a form-like resume ("University Name", "Education Degree", "Company").
+fn is_field_label(label: &str) -> bool {
+    let l = label.trim().to_lowercase();
+    word_count(&l) <= 3
+        && [
+            "name",
+            "degree",
+            "university",
+            "institution",
+            "school",
+            "college",
+            "company",
+            "employer",
+            "organisation",
+            "organization",
+            "position",
+            "title",
+            "role",
+            "designation",
+            "qualification",
+        ]
+        .iter()
+        .any(|w| l.split_whitespace().any(|t| t == *w))
+}
+
 /// A name given in a sentence, in the languages the headings cover.
 static MY_NAME_IS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -2634,6 +2677,16 @@ mod tests {
                 (Some("Globex"), Some("Java Developer")),
             ]
         );
+    }
+
+    #[test]
+    fn pieces_lose_link_targets_form_labels_and_open_ends() {
+        assert_eq!(clean_piece("Geekbocks, LLC <http://www.geekbocks.com>"), "Geekbocks, LLC");
+        assert_eq!(clean_piece("<https://area52.io/x> Area 52"), "Area 52");
+        assert_eq!(clean_piece("University Name: Stanford University"), "Stanford University");
+        assert_eq!(clean_piece("Education Degree: Master of Science"), "Master of Science");
+        assert_eq!(clean_piece("MassMutual (Current)"), "MassMutual");
+        assert_eq!(clean_piece("Thesis: Adverse selection"), "Thesis: Adverse selection");
     }
 
     #[test]

@@ -365,6 +365,7 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
         SectionKind::Awards,
         &[
             "awards",
+            "recognition",
             "honors",
             "honours",
             "achievements",
@@ -386,6 +387,7 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
         SectionKind::Publications,
         &[
             "publications",
+            "writing",
             "publikationen",
             "veröffentlichungen",
             "publicaciones",
@@ -400,6 +402,9 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
             "volunteer",
             "volunteering",
             "volunteer experience",
+            "service",
+            "community service",
+            "military service",
             "ehrenamt",
             "ehrenamtliches engagement",
             "engagement",
@@ -417,6 +422,11 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
         SectionKind::Additional,
         &[
             "additional information",
+            "affiliations",
+            "memberships",
+            "professional affiliations",
+            "professional memberships",
+            "mitgliedschaften",
             "other information",
             "further information",
             "weitere angaben",
