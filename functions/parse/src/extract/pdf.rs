@@ -227,12 +227,30 @@ fn isolate_display_lines(page: &str, rows: &[Row]) -> String {
     let Some(&(body, _)) = body else { return page.to_string() };
     let mut lines: Vec<String> = page.lines().map(str::to_string).collect();
     for row in rows {
+        // Large words set as one run ("Softtestlab" "Technologies") are one display line.
+        let mut runs: Vec<String> = Vec::new();
+        let mut previous: Option<&TextSpan> = None;
         for span in &row.spans {
-            let big = span.text.trim();
-            if span.font_size < 1.25 * body || big.chars().count() < 3 || big.chars().count() > 60 {
+            let large = span.font_size >= 1.25 * body && !span.text.trim().is_empty();
+            match (previous, runs.last_mut()) {
+                (Some(p), Some(run)) if large && gap(p, span) < row.size => {
+                    if gap(p, span) > 0.15 * row.size {
+                        run.push(' ');
+                    }
+                    run.push_str(span.text.trim());
+                }
+                _ if large => runs.push(span.text.trim().to_string()),
+                _ => {}
+            }
+            previous = large.then_some(*span);
+        }
+        let alone = runs.len() == 1
+            && row.spans.iter().filter(|s| s.font_size < 1.25 * body && !s.text.trim().is_empty()).count() == 0;
+        for big in runs {
+            let big = big.as_str();
+            if big.chars().count() < 3 || big.chars().count() > 60 {
                 continue;
             }
-            let alone = row.spans.iter().all(|s| std::ptr::eq(*s, *span) || s.text.trim().is_empty());
             let Some(at) = lines.iter().position(|l| {
                 let t = l.trim();
                 t != big && (t.starts_with(&format!("{big} ")) || t.ends_with(&format!(" {big}")))
@@ -385,6 +403,15 @@ mod tests {
             isolate_display_lines("JANE Q. DOE SENIOR DEVELOPER\nBody\n", &rows_of(&spans)),
             "JANE Q. DOE\nSENIOR DEVELOPER\nBody\n"
         );
+        // An employer set large word by word, its place in a column beside it: left alone.
+        let spans = vec![
+            sized(56.0, 640.0, 60.0, 13.0, "Softtestlab"),
+            sized(119.0, 640.0, 70.0, 13.0, "Technologies"),
+            span(450.0, 640.0, 90.0, "Pune, India"),
+            span(50.0, 600.0, 400.0, "Body text of the resume that is long enough to set the size"),
+        ];
+        let page = "Softtestlab Technologies\tPune, India\n";
+        assert_eq!(isolate_display_lines(page, &rows_of(&spans)), page);
     }
 
     #[test]
