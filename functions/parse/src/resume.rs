@@ -2082,7 +2082,12 @@ fn listed_items(line: &str, gazetteer: &Gazetteer) -> Vec<(String, String)> {
                 .all(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()) || matches!(w, "v" | "x" | "+" | "-"))
         };
         let sentence_like = words > 4 || head.contains(['.', ':']) && !found.iter().any(|m| m.surface.contains('.'));
-        if !found.is_empty() && !sentence_like && (found.len() > 1 || !rest_is_version()) {
+        // "Node.js Angular.js jQuery Bootstrap": keywords separated by spaces only, each a
+        // skill of its own, when three or more known skills make up the item.
+        let covered: usize = found.iter().map(|m| m.surface.chars().filter(|c| !c.is_whitespace()).count()).sum();
+        let letters = head.chars().filter(|c| !c.is_whitespace()).count();
+        let spaced_list = found.len() >= 3 && covered * 5 >= letters * 4;
+        if !found.is_empty() && !sentence_like && !spaced_list && (found.len() > 1 || !rest_is_version()) {
             out.push((head.to_lowercase(), head.to_string()));
         } else if let Some(bare) = found.is_empty().then(|| without_version(head, gazetteer)).flatten() {
             out.push(bare);
@@ -2635,7 +2640,7 @@ mod tests {
 
     #[test]
     fn a_skills_list_keeps_items_the_gazetteer_lacks() {
-        let text = "Asha Rao\nasha@example.in\n\nSkills\nBig Data Tools\tPython, Sqoop, Hortonworks, SQL\nHosting: Kubernetes (PostgreSQL, DigitalOcean, Linode), Cloud (SQL, Vultr, Hetzner), Angular7\nSoft skills: listening carefully to clients\n";
+        let text = "Asha Rao\nasha@example.in\n\nSkills\nBig Data Tools\tPython, Sqoop, Hortonworks, SQL\nStack: Java Kotlin Spring Boot\nHosting: Kubernetes (PostgreSQL, DigitalOcean, Linode), Cloud (SQL, Vultr, Hetzner), Angular7\nSoft skills: listening carefully to clients\n";
         let r = structure(text, &split(text), &gz());
         let groups: Vec<(&str, Vec<&str>)> =
             r.skills.iter().map(|g| (g.name.as_str(), g.keywords.iter().map(String::as_str).collect())).collect();
@@ -2643,6 +2648,7 @@ mod tests {
             groups,
             [
                 ("Big Data Tools", vec!["Python", "Sqoop", "Hortonworks", "SQL"]),
+                ("Stack", vec!["Java", "Kotlin", "Spring Boot"]),
                 ("Hosting", vec!["Kubernetes", "PostgreSQL", "DigitalOcean", "Linode", "Vultr", "Hetzner", "Angular"]),
             ]
         );
