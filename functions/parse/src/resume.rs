@@ -546,6 +546,11 @@ const DEGREE_WORDS: &[&str] = &[
     "undergraduate",
     "senior secondary",
     "higher secondary",
+    "high school",
+    "class x",
+    "class xii",
+    "class 10",
+    "class 12",
     "ssc",
     "hsc",
     // Indian school-leaving levels, written as the class passed ("10th from X School").
@@ -1415,15 +1420,18 @@ fn education_entry(e: &Entry) -> Education {
         .into_iter()
         .flat_map(|p| {
             let lower = p.text.to_ascii_lowercase();
-            let split =
-                [" at the ", " at ", " from ", " an der ", " à l'", " à la ", " à ", " en la ", " na ", " aan de "]
-                    .iter()
-                    .find_map(|sep| {
-                        let at = lower.find(sep)?;
-                        let (a, b) = (&p.text[..at], &p.text[at + sep.len()..]);
-                        (institution_score(b) > 0 && degree_score(a) > 0)
-                            .then(|| (a.trim().to_string(), b.trim().to_string()))
-                    });
+            // " in " also joins a degree to its field ("B.Tech in Computer Science"): the
+            // last one is the one before the school.
+            let split = [
+                " at the ", " at ", " from ", " in ", " an der ", " à l'", " à la ", " à ", " en la ", " na ",
+                " aan de ",
+            ]
+            .iter()
+            .find_map(|sep| {
+                let at = if *sep == " in " { lower.rfind(sep)? } else { lower.find(sep)? };
+                let (a, b) = (&p.text[..at], &p.text[at + sep.len()..]);
+                (institution_score(b) > 0 && degree_score(a) > 0).then(|| (a.trim().to_string(), b.trim().to_string()))
+            });
             match split {
                 Some((a, b)) => {
                     vec![Piece { text: a, secondary: p.secondary }, Piece { text: b, secondary: p.secondary }]
@@ -2693,6 +2701,25 @@ mod tests {
         assert_eq!(clean_piece("Education Degree: Master of Science"), "Master of Science");
         assert_eq!(clean_piece("MassMutual (Current)"), "MassMutual");
         assert_eq!(clean_piece("Thesis: Adverse selection"), "Thesis: Adverse selection");
+    }
+
+    #[test]
+    fn degrees_written_in_a_school_and_school_classes() {
+        let text = "Rhea Das\nrhea@example.in\n\nEducation\n  - B.Tech Computer Science in Indian Institute of Technology, Patna (2021 – 2025)\n  - High School in St. Xavier's School, Ranchi (2020)\n\nRhea Das\n";
+        let r = structure(text, &split(text), &gz());
+        let got: Vec<(Option<&str>, Option<&str>)> =
+            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                (Some("B.Tech"), Some("Indian Institute of Technology")),
+                (Some("High School"), Some("St. Xavier's School"))
+            ]
+        );
+        let text = "Rhea Das\nrhea@example.in\n\nEducation\nClass XII — 91.2% (2020–2021)\nDelhi Public School, Noida, India\n\nClass X — 94% (2018–2019)\nDelhi Public School, Noida, India\n";
+        let r = structure(text, &split(text), &gz());
+        let got: Vec<Option<&str>> = r.education.iter().map(|e| e.study_type.as_deref()).collect();
+        assert_eq!(got, [Some("Class XII"), Some("Class X")]);
     }
 
     #[test]

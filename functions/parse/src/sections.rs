@@ -422,6 +422,10 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
         SectionKind::Additional,
         &[
             "additional information",
+            // Courses belong to a degree; as a section of their own they are a list, no entries.
+            "coursework",
+            "relevant coursework",
+            "courses",
             "affiliations",
             "memberships",
             "professional affiliations",
