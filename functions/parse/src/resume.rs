@@ -703,7 +703,11 @@ fn has_entry_date(t: &str) -> bool {
         };
         // "2016<tab>M.Sc. Physics, Uni Leeds": a date in a label column left of its entry.
         let label = t[..r.span.0].trim().is_empty() && t[r.span.1..].starts_with('\t');
-        dates::is_range(&r) || word_count(t) <= 6 || closing() || label
+        // "Ph.D. Applied Mathematics (2017) - University of Vermont": a year in brackets.
+        let bracketed = t[..r.span.0].trim_end().ends_with('(')
+            && t[r.span.1..].trim_start().starts_with(')')
+            && word_count(t) <= 12;
+        dates::is_range(&r) || word_count(t) <= 6 || closing() || label || bracketed
     })
 }
 
@@ -2720,6 +2724,25 @@ mod tests {
         let r = structure(text, &split(text), &gz());
         let got: Vec<Option<&str>> = r.education.iter().map(|e| e.study_type.as_deref()).collect();
         assert_eq!(got, [Some("Class XII"), Some("Class X")]);
+    }
+
+    #[test]
+    fn a_year_in_brackets_dates_its_entry() {
+        let text = "Ana Lima\nana@example.com\n\nEDUCATION\n\nPh.D. Applied Physics (2019) - University of Porto\n• Focus: Optics\n\nM.S. Applied Physics (2015) - University of Porto\nB.S. Physics (2013) - University of Coimbra\n";
+        let r = structure(text, &split(text), &gz());
+        let got: Vec<(Option<&str>, Option<&str>, Option<&str>)> = r
+            .education
+            .iter()
+            .map(|e| (e.study_type.as_deref(), e.institution.as_deref(), e.end_date.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("Ph.D."), Some("University of Porto"), Some("2019")),
+                (Some("M.S."), Some("University of Porto"), Some("2015")),
+                (Some("B.S."), Some("University of Coimbra"), Some("2013")),
+            ]
+        );
     }
 
     #[test]

@@ -95,6 +95,7 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
         &[
             "experience",
             "work experience",
+            "research experience",
             "professional experience",
             "employment",
             "employment history",
@@ -323,6 +324,7 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
             "contact details",
             "personal details",
             "personal information",
+            "personal",
             "kontakt",
             "kontaktdaten",
             "persönliche daten",
@@ -505,12 +507,17 @@ pub fn heading_kind(line: &str) -> Option<SectionKind> {
         }
     }
     // Combined headings: "Education & Certifications", "Skills / Languages": the first
-    // part decides.
+    // part decides, or the second when the first is no heading ("Research & Projects").
     for sep in [" & ", " and ", " / ", " und ", " et ", " y ", " e ", " en ", ", "] {
-        if let Some((first, _)) = key.split_once(sep) {
-            for (kind, names) in FOLDED.iter() {
-                if names.iter().any(|n| n == first.trim()) {
-                    return Some(*kind);
+        if let Some((first, second)) = key.split_once(sep) {
+            // The second part only for a short heading: "… quality, assessment and
+            // recognition" is a wrapped sentence.
+            let parts: &[&str] = if key.split(' ').count() <= 4 { &[first, second] } else { &[first] };
+            for part in parts {
+                for (kind, names) in FOLDED.iter() {
+                    if names.iter().any(|n| n == part.trim()) {
+                        return Some(*kind);
+                    }
                 }
             }
         }
@@ -577,6 +584,7 @@ mod tests {
     fn a_heading_with_an_aside() {
         assert_eq!(heading_kind("Experience (10 years and 5 months):"), Some(SectionKind::Work));
         assert_eq!(heading_kind("Skills (selected)"), Some(SectionKind::Skills));
+        assert_eq!(heading_kind("RESEARCH & PROJECTS"), Some(SectionKind::Projects));
     }
 
     #[test]
