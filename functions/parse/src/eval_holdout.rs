@@ -1,7 +1,7 @@
 //! Evaluations on resumes from outside this project, scored like the development set:
 //! - `testdata/holdout/`: held out, never used for tuning; the measure of record.
-//! - `testdata/registry/`: the first held-out set, used for diagnosis since, so now a second
-//!   development set.
+//! - `testdata/registry/`: earlier held-out sets, each measured once and then used for
+//!   tuning, so now a second development set.
 //!
 //! Sources and licenses are in each directory's README. Run
 //! `cargo test -p catalyst-parse eval_ -- --nocapture` to see the tables. These tests assert
