@@ -808,6 +808,22 @@ fn entries(text: &str) -> Vec<Entry> {
         }
         split_runs.push((start, r.1));
     }
+    // A header written above its dates ("Principal Developer, Veridian\n2011 – 2013") is a
+    // line or two; a longer plain line opening the run ("Agile PM C C++ R OpenGL Boost
+    // MySQL JIRA", the keywords of the job before) belongs to the entry above.
+    for r in &mut split_runs {
+        let date_last = kinds[r.1 - 1] == LineKind::Short { dated: true };
+        while date_last && r.1 - r.0 >= 3 {
+            let l = &lines[r.0];
+            let plain = !l.contains([',', '|', '—', '–', '·', '@', '\t']) && !l.contains(" - ");
+            let names_something = has_title_word(l) + degree_score(l) + institution_score(l) + company_score(l) > 0;
+            if word_count(l) > 6 && plain && !names_something {
+                r.0 += 1;
+            } else {
+                break;
+            }
+        }
+    }
     // Which runs start entries.
     let mut starts: Vec<bool> = split_runs.iter().map(|r| !any_dates || dated(r)).collect();
     // A dateless run right before a dated one (only blanks between) is that entry's header.
@@ -2743,6 +2759,15 @@ mod tests {
                 (Some("B.S."), Some("University of Coimbra"), Some("2013")),
             ]
         );
+    }
+
+    #[test]
+    fn keywords_above_the_next_header_stay_with_their_job() {
+        let text = "Jo Park\njo@example.com\n\nEmployment\nLead Engineer, Northwind\n2019-03 — Present\n• Led the platform team\nRust Go Kafka Postgres Terraform Kubernetes Linux\nSenior Developer, Globex\n2015-01 — 2019-02\n• Built billing\n";
+        let r = structure(text, &split(text), &gz());
+        let got: Vec<(Option<&str>, Option<&str>)> =
+            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
+        assert_eq!(got, [(Some("Northwind"), Some("Lead Engineer")), (Some("Globex"), Some("Senior Developer"))]);
     }
 
     #[test]
