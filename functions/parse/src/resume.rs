@@ -809,15 +809,18 @@ fn entries(text: &str) -> Vec<Entry> {
         split_runs.push((start, r.1));
     }
     // A header written above its dates ("Principal Developer, Veridian\n2011 – 2013") is a
-    // line or two; a longer plain line opening the run ("Agile PM C C++ R OpenGL Boost
-    // MySQL JIRA", the keywords of the job before) belongs to the entry above.
+    // line or two; a plain line opening the run ("Agile PM C C++ R OpenGL Boost MySQL
+    // JIRA", the keywords of the job before) belongs to the entry above when it is long and
+    // names nothing, or when the line below it is a whole "Title, Company".
     for r in &mut split_runs {
         let date_last = kinds[r.1 - 1] == LineKind::Short { dated: true };
         while date_last && r.1 - r.0 >= 3 {
             let l = &lines[r.0];
             let plain = !l.contains([',', '|', '—', '–', '·', '@', '\t']) && !l.contains(" - ");
             let names_something = has_title_word(l) + degree_score(l) + institution_score(l) + company_score(l) > 0;
-            if word_count(l) > 6 && plain && !names_something {
+            // Right above the dates sits a whole "Title, Company" already.
+            let whole_header_below = r.1 - r.0 == 3 && lines[r.1 - 2].contains(", ");
+            if plain && !names_something && (word_count(l) > 6 || whole_header_below) {
                 r.0 += 1;
             } else {
                 break;
@@ -2763,11 +2766,18 @@ mod tests {
 
     #[test]
     fn keywords_above_the_next_header_stay_with_their_job() {
-        let text = "Jo Park\njo@example.com\n\nEmployment\nLead Engineer, Northwind\n2019-03 — Present\n• Led the platform team\nRust Go Kafka Postgres Terraform Kubernetes Linux\nSenior Developer, Globex\n2015-01 — 2019-02\n• Built billing\n";
+        let text = "Jo Park\njo@example.com\n\nEmployment\nLead Engineer, Northwind\n2019-03 — Present\n• Led the platform team\nRust Go Kafka Postgres Terraform Kubernetes Linux\nSenior Developer, Globex\n2015-01 — 2019-02\n• Built billing\nActive Directory Linux\nIntern, Initech\n2015-01 — 2019-02\n• Built billing\n";
         let r = structure(text, &split(text), &gz());
         let got: Vec<(Option<&str>, Option<&str>)> =
             r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
-        assert_eq!(got, [(Some("Northwind"), Some("Lead Engineer")), (Some("Globex"), Some("Senior Developer"))]);
+        assert_eq!(
+            got,
+            [
+                (Some("Northwind"), Some("Lead Engineer")),
+                (Some("Globex"), Some("Senior Developer")),
+                (Some("Initech"), Some("Intern"))
+            ]
+        );
     }
 
     #[test]
