@@ -1702,6 +1702,11 @@ fn find_phone(text: &str) -> Option<String> {
     fallback
 }
 
+/// The text before a line's first column gap.
+fn first_cell(line: &str) -> &str {
+    line.split('\t').next().unwrap_or(line).trim()
+}
+
 fn looks_like_name(line: &str) -> bool {
     let t = line.trim();
     if t.is_empty() || t.chars().count() > 50 || t.contains('@') || t.chars().any(|c| c.is_ascii_digit()) {
@@ -1819,19 +1824,31 @@ fn find_name(lines: &[&str], email: Option<&str>) -> Option<(String, usize)> {
                 .min_by_key(|a| a.len())
                 .unwrap_or(l)
         } else {
-            l
+            // "Séraphin<tab>Place de la mairie": the name in the left column of the header.
+            first_cell(l)
         };
         let Some(l) = without_heading_label(l).filter(|l| looks_like_name(l)) else {
             continue;
         };
         let mut name = l.to_string();
         // "Katharina" / "Weiß" on two lines (large type in a narrow column).
+        // A line of digits (a phone beside the name) may sit between the two.
+        let mut next = None;
+        for n in lines.iter().skip(i + 1).take(2).map(|n| first_cell(n.trim())) {
+            if looks_like_name(n) {
+                next = Some(n);
+                break;
+            }
+            if n.chars().filter(char::is_ascii_digit).count() < 5 {
+                break;
+            }
+        }
         if word_count(l) == 1
-            && let Some(next) = lines.get(i + 1)
+            && let Some(next) = next
             && looks_like_name(next)
             && word_count(next) <= 2
         {
-            name = format!("{} {}", l, next.trim());
+            name = format!("{} {}", l, next);
         }
         if word_count(&name) < 2 {
             continue;

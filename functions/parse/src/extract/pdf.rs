@@ -158,21 +158,23 @@ fn gaps_between_spans(rows: &[Row]) -> Vec<ColumnGap> {
 /// table or a LaTeX CV class); when the reader takes that column as a block of its own, the
 /// dates end up on lines by themselves, away from their entries, and no entry is found.
 /// Two or more rows that start with a date range followed by text on the same baseline,
-/// whose dates stand alone in the plain text, mean the page reads better row by row.
+/// one of whose dates stands alone in the plain text, mean the page reads better row by row.
 fn label_column_read_apart(rows: &[Row], page: &str) -> bool {
     let alone: std::collections::HashSet<&str> = page.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    let split_rows = rows
+    let labels: Vec<&str> = rows
         .iter()
-        .filter(|row| {
-            let [label, next, ..] = row.spans.as_slice() else { return false };
+        .filter_map(|row| {
+            let [label, next, ..] = row.spans.as_slice() else { return None };
             let label_text = label.text.trim();
-            label_text.chars().count() <= 40
+            (label_text.chars().count() <= 40
                 && gap(label, next) > 0.5 * row.size
-                && crate::dates::find_range(label_text).is_some()
-                && alone.contains(label_text)
+                && crate::dates::find_range(label_text).is_some())
+            .then_some(label_text)
         })
-        .count();
-    split_rows >= 2
+        .collect();
+    let read_apart = labels.iter().filter(|l| alone.contains(*l)).count();
+    // A label column (two dated rows or more) and the reader took at least one date away.
+    labels.len() >= 2 && read_apart >= 1
 }
 
 /// The page as rows: spans on one baseline joined left to right (a tab at a column gap, a
@@ -370,9 +372,14 @@ mod tests {
         let plain = "Berufserfahrung\n03/2019 – heute Backend-Entwicklerin, Nordlicht AG\nZahlungsdienste in Rust\n\
                      2016 – 2019 Werkstudentin, Datenwerk GmbH\nAuswertungen in Python\n";
         assert!(!label_column_read_apart(&rows, plain));
-        // One date alone is not a layout.
-        let one = "Berufserfahrung\n03/2019 – heute\nBackend-Entwicklerin, Nordlicht AG\n2016 – 2019 Werkstudentin\n";
-        assert!(!label_column_read_apart(&rows, one));
+        // One dated row is not a label column.
+        let one_row = rows_of(&spans[..5]);
+        let plain = "Berufserfahrung\n03/2019 – heute\nBackend-Entwicklerin, Nordlicht AG\nZahlungsdienste in Rust\n";
+        assert!(!label_column_read_apart(&one_row, plain));
+        // Two, and the reader took one of them away from its entry: read by rows.
+        let one_apart =
+            "Berufserfahrung\n03/2019 – heute Backend-Entwicklerin, Nordlicht AG\n2016 – 2019\nWerkstudentin\n";
+        assert!(label_column_read_apart(&rows, one_apart));
     }
 
     fn sized(x: f32, y: f32, width: f32, size: f32, text: &str) -> TextSpan {
