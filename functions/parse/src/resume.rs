@@ -547,6 +547,40 @@ const DEGREE_WORDS: &[&str] = &[
     "senior secondary",
     "higher secondary",
     "high school",
+    // Abbreviations common in India, the US and the UK.
+    "bba",
+    "bca",
+    "mca",
+    "bcom",
+    "mcom",
+    "b.com",
+    "m.com",
+    "bfa",
+    "mfa",
+    "m.d.",
+    "j.d.",
+    "bscs",
+    "mscs",
+    "bsee",
+    "msee",
+    "pharmd",
+    "b.arch",
+    "m.arch",
+    "m.phil",
+    "mphil",
+    "dphil",
+    "d.phil",
+    "b.ed",
+    "m.ed",
+    "ed.d.",
+    "pgdm",
+    "b.pharm",
+    "m.pharm",
+    "mbbs",
+    "a.a.",
+    "aas",
+    "bachelors",
+    "masters",
     "class x",
     "class xii",
     "class 10",
@@ -661,7 +695,9 @@ fn degree_score(s: &str) -> usize {
         .iter()
         .filter(|w| {
             if w.len() <= 4 || w.contains('.') {
-                toks.iter().any(|t| t == *w || t.trim_end_matches([',', ';', ':']) == **w)
+                // "B.Tech." and "B.Tech", "MCA," and "MCA": the same degree.
+                let w = w.trim_end_matches('.');
+                toks.iter().any(|t| t.trim_end_matches(['.', ',', ';', ':']) == w)
             } else {
                 l.contains(*w)
             }
