@@ -2834,6 +2834,20 @@ mod tests {
     }
 
     #[test]
+    fn key_value_entries_and_framed_headings() {
+        let text = "╭──────────────╮\n│ Priya Nair   │\n╰──────────────╯\nEmail: priya@example.in\n\n╭──── Experience ────╮\nCompany: Zentrix Labs\nRole: SDE Intern\nDuration: May 2023 - Jul 2023\n  • Built the billing service\n\n╭──── Education ────╮\nInstitution: National Institute of Technology, Trichy\nDegree: B.Tech in Computer Science\nYear: 2020 - 2024\n";
+        let norm = crate::extract::normalize(text);
+        let r = structure(&norm, &split(&norm), &gz());
+        assert_eq!(r.basics.name.as_deref(), Some("Priya Nair"));
+        let w: Vec<(Option<&str>, Option<&str>)> =
+            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
+        assert_eq!(w, [(Some("Zentrix Labs"), Some("SDE Intern"))]);
+        let e: Vec<(Option<&str>, Option<&str>)> =
+            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        assert_eq!(e, [(Some("B.Tech"), Some("National Institute of Technology"))]);
+    }
+
+    #[test]
     fn school_levels_and_affiliated_colleges() {
         let text = "Lakshmi Rao\nlakshmi@example.in\n\nEducation\n\u{2022} B.Tech (Civil), Vasavi College of Engineering, Osmania University 2016 with 81%\n\u{2022} 12th from, Narayana Junior College 2012 with 90%\n\u{2022} 10th from St. Ann's High School 2010\n";
         let r = structure(text, &split(text), &gz());
