@@ -44,13 +44,14 @@ pub fn extract(bytes: &[u8], limits: &Limits, deadline: Deadline) -> Result<(Str
                     for span in &mut spans {
                         span.text = span.text.replace('\t', " ");
                     }
+                    let page = place_floating_accents(&page, &mut spans);
                     let rows = rows_of(&spans);
                     let page = if label_column_read_apart(&rows, &page) {
                         page_by_rows(&rows)
                     } else {
                         mark_column_gaps(&page, &gaps_between_spans(&rows))
                     };
-                    isolate_display_lines(&page, &rows)
+                    accents_onto_next_letter(&isolate_display_lines(&page, &rows))
                 }
                 Err(_) => page,
             };
@@ -206,6 +207,114 @@ fn page_by_rows(rows: &[Row]) -> String {
         previous = Some(row);
     }
     out.push('\n');
+    out
+}
+
+/// The combining mark of a spacing accent that LaTeX (OT1 fonts) sets as a glyph of its own
+/// over the letter: "fu¨r" for "für".
+fn combining_mark(accent: char) -> Option<char> {
+    Some(match accent {
+        '\u{00A8}' => '\u{0308}',
+        '\u{00B4}' => '\u{0301}',
+        '\u{02C6}' => '\u{0302}',
+        '\u{02DC}' => '\u{0303}',
+        '\u{00B8}' => '\u{0327}',
+        '\u{02C7}' => '\u{030C}',
+        '\u{02DA}' => '\u{030A}',
+        _ => return None,
+    })
+}
+
+fn composed(base: char, mark: char) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    [base, mark].iter().collect::<String>().nfc().collect()
+}
+
+/// Puts accents drawn as separate glyphs back on their letters. The reader's text has them
+/// beside the word ("Max-Planck-Institut fur¨ Eisenforschung", "Universitat Hannover¨"),
+/// where no German or French reader looks for them; the spans say where each was drawn:
+/// over the letter whose box holds the accent's centre. That letter gets the accent and
+/// the stray glyph leaves the text.
+fn place_floating_accents(page: &str, spans: &mut Vec<TextSpan>) -> String {
+    let mut page = page.to_string();
+    // Each accent drawn apart: its span, and whether it only leads that span's text
+    // ("¨ Eisenforschung", drawn back over the "u" of the "fur" before it).
+    let accents: Vec<(usize, bool)> = (0..spans.len())
+        .filter_map(|i| {
+            let t = spans[i].text.trim_end();
+            let first = t.chars().next()?;
+            combining_mark(first)?;
+            Some((i, t.chars().count() > 1))
+        })
+        .collect();
+    let mut placed = Vec::new();
+    for &(a, leading) in &accents {
+        let accent = spans[a].text.chars().next().unwrap_or(' ');
+        let Some(mark) = combining_mark(accent) else { continue };
+        let size = spans[a].font_size.max(1.0);
+        let centre = if leading { spans[a].bbox.x + 0.25 * size } else { spans[a].bbox.x + spans[a].bbox.width / 2.0 };
+        let ay = spans[a].bbox.y;
+        let Some(t) = (0..spans.len()).find(|&i| {
+            let s = &spans[i];
+            i != a
+                && !accents.iter().any(|(k, lead)| *k == i && !lead)
+                && (s.bbox.y - ay).abs() < 0.5 * size
+                && s.bbox.x <= centre
+                && centre <= s.bbox.x + s.bbox.width
+        }) else {
+            continue;
+        };
+        // The letter under the centre, by its share of the span's width.
+        let chars: Vec<char> = spans[t].text.chars().collect();
+        let share = (centre - spans[t].bbox.x) / spans[t].bbox.width.max(0.1);
+        let guess = ((share * chars.len() as f32) as usize).min(chars.len().saturating_sub(1));
+        // Nearest vowel to the guess: accents sit on vowels in the languages that set them so.
+        let Some(at) = (0..chars.len())
+            .filter(|&k| "aeiouyAEIOUY".contains(chars[k]))
+            .min_by_key(|&k| k.abs_diff(guess))
+            .filter(|&k| k.abs_diff(guess) <= 1)
+        else {
+            continue;
+        };
+        let before: String = chars.iter().collect();
+        let after: String = chars[..at].iter().collect::<String>()
+            + &composed(chars[at], mark)
+            + &chars[at + 1..].iter().collect::<String>();
+        if let Some(pos) = page.find(&before) {
+            page.replace_range(pos..pos + before.len(), &after);
+            // The stray glyph: the first one on the same line from the word on.
+            let line_end = page[pos..].find('\n').map_or(page.len(), |e| pos + e);
+            if let Some(stray) = page[pos..line_end].find(accent) {
+                page.replace_range(pos + stray..pos + stray + accent.len_utf8(), "");
+            }
+        }
+        spans[t].text = after;
+        if leading {
+            spans[a].text = spans[a].text[accent.len_utf8()..].to_string();
+        } else {
+            placed.push(a);
+        }
+    }
+    placed.sort_unstable();
+    for a in placed.into_iter().rev() {
+        spans.remove(a);
+    }
+    page
+}
+
+/// An accent left in the text right before a letter ("Fernmeldeaufkl¨arer") goes on it.
+fn accents_onto_next_letter(page: &str) -> String {
+    let mut out = String::with_capacity(page.len());
+    let mut chars = page.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (combining_mark(c), chars.peek()) {
+            (Some(mark), Some(&next)) if next.is_alphabetic() => {
+                out.push_str(&composed(next, mark));
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
     out
 }
 
@@ -419,6 +528,27 @@ mod tests {
         ];
         let page = "Softtestlab Technologies\tPune, India\n";
         assert_eq!(isolate_display_lines(page, &rows_of(&spans)), page);
+    }
+
+    #[test]
+    fn accents_drawn_apart_go_back_on_their_letters() {
+        // "Institut für Eisenforschung": the diaeresis drawn over the u of "fur".
+        let mut spans = vec![
+            span(100.0, 700.0, 150.0, "Max-Planck-Institut fur"),
+            span(238.0, 700.0, 6.0, "\u{a8}"),
+            span(100.0, 680.0, 100.0, "Fernmeldeaufkl\u{a8}arer"),
+        ];
+        let page = "Max-Planck-Institut fur\u{a8} Eisenforschung GmbH\nFernmeldeaufkl\u{a8}arer\n";
+        let fixed = super::accents_onto_next_letter(&super::place_floating_accents(page, &mut spans));
+        assert_eq!(fixed, "Max-Planck-Institut für Eisenforschung GmbH\nFernmeldeaufklärer\n");
+        assert_eq!(spans.len(), 2);
+        assert_eq!(spans[0].text, "Max-Planck-Institut für");
+        // The accent leading the next span, drawn back over the word before.
+        let mut spans =
+            vec![span(100.0, 700.0, 140.0, "Institut fur"), span(233.0, 700.0, 120.0, "\u{a8} Umformtechnik")];
+        let fixed = super::place_floating_accents("Institut fur\u{a8} Umformtechnik\n", &mut spans);
+        assert_eq!(fixed, "Institut für Umformtechnik\n");
+        assert_eq!(spans[1].text, " Umformtechnik");
     }
 
     #[test]
