@@ -990,9 +990,8 @@ fn clean_piece(s: &str) -> String {
         _ => s,
     };
     // "MassMutual (Current)": the open end of a job with no dates.
-    let lower_s = s.trim_end().to_lowercase();
-    let s = match lower_s.rfind('(') {
-        Some(at) if dates::is_present_word(lower_s[at + 1..].trim_end_matches(')').trim()) => &s[..at],
+    let s = match s.trim_end().rsplit_once('(') {
+        Some((head, tail)) if dates::is_present_word(&tail.trim_end_matches(')').trim().to_lowercase()) => head,
         _ => s,
     };
     // "Lycée Saint-Louis (75)": a French département number, or any bare number in brackets.
@@ -2041,7 +2040,10 @@ fn skills(sections: &[Section], gazetteer: &Gazetteer) -> Vec<Skill> {
                 EuropassRow::List => {}
                 EuropassRow::NoSkills => continue,
                 EuropassRow::Prose(label) => {
-                    let text = if line.to_lowercase().starts_with(label) { &line[label.len()..] } else { &line };
+                    let text = match line.get(..label.len()).filter(|p| p.eq_ignore_ascii_case(label)) {
+                        Some(_) => &line[label.len()..],
+                        None => line.as_str(),
+                    };
                     add(&s.title, text, true, &mut groups);
                     continue;
                 }
