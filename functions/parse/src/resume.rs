@@ -658,7 +658,20 @@ fn word_count(s: &str) -> usize {
 
 fn has_title_word(s: &str) -> usize {
     let l = format!("{} ", s.to_lowercase());
-    TITLE_STEMS.iter().filter(|w| l.contains(*w)).count()
+    let toks = tokens_lower(s);
+    // Short stems are abbreviations ("COO", "CTO", "SRE"): whole words only, or "Cooper"
+    // would be a chief operating officer.
+    TITLE_STEMS
+        .iter()
+        .filter(|w| {
+            let stem = w.trim();
+            if stem.len() <= 3 {
+                toks.iter().any(|t| t.trim_matches(|c: char| !c.is_alphanumeric()) == stem)
+            } else {
+                l.contains(*w)
+            }
+        })
+        .count()
 }
 
 fn tokens_lower(s: &str) -> Vec<String> {
@@ -769,10 +782,12 @@ fn classify(lines: &[String]) -> Vec<LineKind> {
             let dated = has_entry_date(t);
             let wc = word_count(t);
             let last = t.split_whitespace().last().unwrap_or("").to_lowercase();
-            let sentence = wc >= 4 && t.ends_with('.') && !COMPANY_SUFFIXES.contains(&last.as_str());
+            let separated = [" | ", " — ", " – ", " · "].iter().any(|sep| t.contains(sep));
+            // "Google Inc. · Internal tools and services.": a name and its tagline, not prose.
+            let sentence =
+                wc >= 4 && t.ends_with('.') && !COMPANY_SUFFIXES.contains(&last.as_str()) && !(separated && wc <= 12);
             // "Institution — Degree, year, GPA" is long but structured, not prose.
-            let structured =
-                [" | ", " — ", " – ", " · "].iter().any(|sep| t.contains(sep)) && !t.ends_with('.') && wc <= 25;
+            let structured = separated && !t.ends_with('.') && wc <= 25;
             let long = (wc > 12 && !structured) || sentence;
             if dated && word_count(t) <= 20 {
                 LineKind::Short { dated: true }
@@ -2847,6 +2862,16 @@ mod tests {
         let e: Vec<(Option<&str>, Option<&str>)> =
             r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
         assert_eq!(e, [(Some("B.Tech"), Some("National Institute of Technology"))]);
+    }
+
+    #[test]
+    fn json_resume_even_theme() {
+        let text = "Jane A. Cooper\nFullstack Developer\njane@example.com\nWork\nSoftware Engineer III\n<https://example.com> Example Inc. · Internal tools and services.\nMar 2016 – Present\nSan Francisco, CA\nWork included the build system.\n• Wrote a build system\n";
+        let r = structure(text, &split(text), &gz());
+        assert_eq!(r.basics.name.as_deref(), Some("Jane A. Cooper"));
+        let w: Vec<(Option<&str>, Option<&str>)> =
+            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
+        assert_eq!(w, [(Some("Example Inc."), Some("Software Engineer III"))]);
     }
 
     #[test]

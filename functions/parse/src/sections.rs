@@ -94,6 +94,7 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
         SectionKind::Work,
         &[
             "experience",
+            "work",
             "work experience",
             "research experience",
             "professional experience",
@@ -427,7 +428,6 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
             // Courses belong to a degree; as a section of their own they are a list, no entries.
             "coursework",
             "relevant coursework",
-            "courses",
             "affiliations",
             "affiliation",
             "memberships",

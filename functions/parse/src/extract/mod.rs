@@ -222,6 +222,7 @@ pub fn no_text_layer() -> Error {
 pub fn normalize(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut blank_run = 0usize;
+    let mut pending_marker: Option<String> = None;
     for line in raw.split('\n') {
         let mut l = String::with_capacity(line.len());
         for c in line.chars() {
@@ -252,6 +253,22 @@ pub fn normalize(raw: &str) -> String {
             }
         }
         let collapsed = collapse_spaces(&l);
+        // A list marker alone on its line (HTML themes that put the bullet in a box of its
+        // own) marks the next line.
+        if pending_marker.is_none() && matches!(collapsed.as_str(), "•" | "·" | "▪" | "■" | "●" | "◦" | "–" | "-" | "*")
+        {
+            pending_marker = Some(collapsed);
+            continue;
+        }
+        let collapsed = match pending_marker.take() {
+            Some(marker) if !collapsed.is_empty() => format!("{marker} {collapsed}"),
+            Some(marker) => {
+                out.push_str(&marker);
+                out.push('\n');
+                collapsed
+            }
+            None => collapsed,
+        };
         if collapsed.is_empty() {
             blank_run += 1;
             if blank_run == 1 && !out.is_empty() {
@@ -262,6 +279,9 @@ pub fn normalize(raw: &str) -> String {
         blank_run = 0;
         out.push_str(&collapsed);
         out.push('\n');
+    }
+    if let Some(marker) = pending_marker {
+        out.push_str(&marker);
     }
     while out.ends_with('\n') {
         out.pop();
@@ -299,6 +319,14 @@ fn collapse_spaces(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bullet_alone_marks_the_next_line() {
+        assert_eq!(
+            normalize("Work\n•\nWrote a build system\n•\nCut deploys by 18%\n•"),
+            "Work\n• Wrote a build system\n• Cut deploys by 18%\n•"
+        );
+    }
 
     #[test]
     fn frames_and_emoji_are_decoration() {
