@@ -529,6 +529,19 @@ pub fn heading_kind(line: &str) -> Option<SectionKind> {
             }
         }
     }
+    // "Projects I've been involved with:", "Open Source Profile:": a line that ends in a
+    // colon, is short, and opens with a heading.
+    if trimmed.ends_with([':', '：']) && key.split(' ').count() <= 6 {
+        let words: Vec<&str> = key.split(' ').collect();
+        for n in (1..words.len()).rev() {
+            let prefix = words[..n].join(" ");
+            for (kind, names) in FOLDED.iter() {
+                if names.iter().any(|name| *name == prefix) {
+                    return Some(*kind);
+                }
+            }
+        }
+    }
     None
 }
 
@@ -592,6 +605,9 @@ mod tests {
         assert_eq!(heading_kind("Experience (10 years and 5 months):"), Some(SectionKind::Work));
         assert_eq!(heading_kind("Skills (selected)"), Some(SectionKind::Skills));
         assert_eq!(heading_kind("RESEARCH & PROJECTS"), Some(SectionKind::Projects));
+        assert_eq!(heading_kind("Projects I've been involved with:"), Some(SectionKind::Projects));
+        assert_eq!(heading_kind("Open Source Profile:"), Some(SectionKind::Projects));
+        assert_eq!(heading_kind("Projects I've been involved with"), None);
     }
 
     #[test]

@@ -224,6 +224,7 @@ pub fn normalize(raw: &str) -> String {
     let mut blank_run = 0usize;
     let mut pending_marker: Option<String> = None;
     for line in raw.split('\n') {
+        let line = without_ascii_frame(line);
         let mut l = String::with_capacity(line.len());
         for c in line.chars() {
             match c {
@@ -289,6 +290,20 @@ pub fn normalize(raw: &str) -> String {
     out
 }
 
+/// A plain-text resume drawn in an ASCII frame: "|Name: Vibhu Agarwal      |" is the text
+/// between the bars, and "|-------------|" or "+=====+" a ruling with no text.
+fn without_ascii_frame(line: &str) -> &str {
+    let t = line.trim();
+    if t.chars().count() >= 5 && t.chars().all(|c| matches!(c, '|' | '+' | '-' | '=' | '_' | '~' | ' ')) {
+        return "";
+    }
+    match t.strip_prefix('|').and_then(|r| r.strip_suffix('|')) {
+        // A Markdown table row keeps its inner bars; only the frame goes.
+        Some(inner) if !inner.trim().is_empty() || t.len() > 2 => inner,
+        _ => line,
+    }
+}
+
 /// Runs of spaces, which PDF and HTML layouts produce, become one space. A run with a
 /// tab in it, or of three spaces or more, becomes one tab: that is a column gap (a DOCX
 /// tab stop between "Acme GmbH" and "Berlin", an aligned plain-text layout), and the
@@ -319,6 +334,14 @@ fn collapse_spaces(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_frames_are_decoration() {
+        let t = normalize(
+            "|------------------------|\n|Name: Vibhu Agarwal     |\n|                        |\n|Education:              |\n+========================+\n| Python | 3 years |",
+        );
+        assert_eq!(t, "Name: Vibhu Agarwal\n\nEducation:\n\nPython | 3 years");
+    }
 
     #[test]
     fn a_bullet_alone_marks_the_next_line() {
