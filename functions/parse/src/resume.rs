@@ -767,6 +767,11 @@ fn label_first(line: &str) -> bool {
     })
 }
 
+/// A line that opens with a grade ("CGPA: 8.96/10", "Score: 94% | Completed: 2022").
+fn opens_with_score(t: &str) -> bool {
+    SCORE.find(t).is_some_and(|m| m.start() == 0)
+}
+
 fn classify(lines: &[String]) -> Vec<LineKind> {
     let mut kinds: Vec<LineKind> = Vec::with_capacity(lines.len());
     let dated_line = |t: &str| !is_bullet(t) && has_entry_date(t) && word_count(t) <= 20;
@@ -839,7 +844,12 @@ fn entries(text: &str) -> Vec<Entry> {
     // Split runs holding several dated lines into one run per entry.
     let mut split_runs: Vec<(usize, usize)> = Vec::new();
     for r in runs {
-        let dated_lines: Vec<usize> = (r.0..r.1).filter(|k| kinds[*k] == LineKind::Short { dated: true }).collect();
+        let mut dated_lines: Vec<usize> = (r.0..r.1).filter(|k| kinds[*k] == LineKind::Short { dated: true }).collect();
+        // "CGPA: 8.96/10 | Completed: April 2026" under a dated header is a detail of that
+        // entry, not the next one; alone, its date is the entry's.
+        if dated_lines.iter().any(|k| !opens_with_score(&lines[*k])) {
+            dated_lines.retain(|k| !opens_with_score(&lines[*k]));
+        }
         if dated_lines.len() <= 1 {
             split_runs.push(r);
             continue;
@@ -2872,6 +2882,21 @@ mod tests {
         let w: Vec<(Option<&str>, Option<&str>)> =
             r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
         assert_eq!(w, [(Some("Example Inc."), Some("Software Engineer III"))]);
+    }
+
+    #[test]
+    fn a_grade_line_with_a_date_is_a_detail() {
+        let text = "Meena R\nmeena@example.in\n\nEDUCATION\nBachelor of Engineering - Computer Science (2021–2025)\nPSG College of Technology, Coimbatore\nCGPA: 8.7/10 | Completed: April 2025\n\nHigher Secondary (Class XII)\nKendriya Vidyalaya\nScore: 94% | Completed: 2021\n";
+        let r = structure(text, &split(text), &gz());
+        let got: Vec<(Option<&str>, Option<&str>)> =
+            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                (Some("Bachelor of Engineering"), Some("PSG College of Technology")),
+                (Some("Higher Secondary"), Some("Kendriya Vidyalaya"))
+            ]
+        );
     }
 
     #[test]

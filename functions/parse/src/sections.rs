@@ -466,7 +466,8 @@ fn heading_key(line: &str) -> String {
         Some((head, _)) if !head.trim().is_empty() => head.trim(),
         _ => t,
     };
-    let mut key = fold_accents(&t.to_lowercase().replace(['\u{2019}'], "'"));
+    // "PROFESSIONAL_EXPERIENCE": a terminal resume's identifier style.
+    let mut key = fold_accents(&t.to_lowercase().replace(['\u{2019}'], "'").replace('_', " "));
     key = key.split_whitespace().collect::<Vec<_>>().join(" ");
     let words: Vec<&str> = key.split(' ').collect();
     if words.len() >= 4 && words.iter().all(|w| w.chars().count() == 1) {
@@ -608,6 +609,7 @@ mod tests {
         assert_eq!(heading_kind("Projects I've been involved with:"), Some(SectionKind::Projects));
         assert_eq!(heading_kind("Open Source Profile:"), Some(SectionKind::Projects));
         assert_eq!(heading_kind("Projects I've been involved with"), None);
+        assert_eq!(heading_kind("PROFESSIONAL_EXPERIENCE"), Some(SectionKind::Work));
     }
 
     #[test]
