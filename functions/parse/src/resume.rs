@@ -1029,11 +1029,38 @@ fn clean_piece(s: &str) -> String {
     // "(2019 – 2021)" leaves "()" pairs, and empty separators between spaces.
     let t = t.replace("()", "").replace("  ", " ");
     let t = t.trim_matches(seps).trim();
+    // Trimming took the closing bracket of "Self-Employed (Software Development)" too.
+    let t = if t.matches('(').count() > t.matches(')').count() && s.trim_end().ends_with(')') {
+        format!("{t})")
+    } else {
+        t.to_string()
+    };
+    let t = t.as_str();
     let lower = t.to_lowercase();
     for w in ["since", "seit", "depuis", "desde", "sinds", "from", "von"] {
         if lower == w {
             return String::new();
         }
+    }
+    // "Stanford University (expected)" once the date inside the brackets is gone.
+    if let Some((head, tail)) = t.rsplit_once('(')
+        && !tail.trim_end().trim_end_matches(')').contains(')')
+        && [
+            "",
+            "expected",
+            "anticipated",
+            "exp.",
+            "est.",
+            "voraussichtlich",
+            "prévu",
+            "prevista",
+            "previsto",
+            "verwacht",
+        ]
+        .contains(&tail.trim().trim_end_matches(')').trim().to_lowercase().as_str())
+        && !head.trim().is_empty()
+    {
+        return clean_piece(head);
     }
     // "(6 months)", "(2 mois)": how long, not who or what.
     if DURATION.is_match(&lower) {
@@ -1159,7 +1186,7 @@ fn split_commas(s: &str) -> Vec<&str> {
 }
 
 fn work_entry(e: &Entry) -> Work {
-    let (ps, at_pair) = pieces(&e.header);
+    let (mut ps, at_pair) = pieces(&e.header);
     let mut w = Work::default();
     if let Some(d) = &e.dates {
         w.start_date = d.start.clone();
@@ -1231,6 +1258,17 @@ fn work_entry(e: &Entry) -> Work {
         };
         // "Multimedia Production, AI & CGI Lead · Kestrel Labs": a comma inside the title,
         // whose second half names a role too.
+        // "Founder & Bioinformatics Developer: Built an elastic platform for ...": the
+        // title, then what was done.
+        let pos = pos.map(|i| {
+            if let Some((title, rest)) = ps[i].text.split_once(": ")
+                && has_title_word(title) > 0
+                && word_count(rest) >= 3
+            {
+                ps[i].text = title.trim().to_string();
+            }
+            i
+        });
         w.position = pos.map(|i| match ps.get(i + 1) {
             Some(next) if next.secondary && !used[i + 1] && has_title_word(&next.text) > 0 => {
                 used[i + 1] = true;
@@ -1290,9 +1328,14 @@ fn bullets_unwrapped(text: &str, period_ends: bool) -> Vec<String> {
 
 /// Education written as one bullet per qualification, wrapped lines joined.
 fn bulleted_education(text: &str) -> Vec<Education> {
-    bullets_unwrapped(text, false)
+    let lines = bullets_unwrapped(text, false);
+    // One qualification per line, bulleted or not ("B.S. Computer Science, Western
+    // Governors University"): each line names both a degree and a school.
+    let complete = |l: &str| degree_score(l) > 0 && institution_score(l) > 0;
+    let per_line = lines.iter().filter(|l| !l.trim().is_empty()).all(|l| is_bullet(l) || complete(l));
+    lines
         .iter()
-        .filter(|l| is_bullet(l))
+        .filter(|l| is_bullet(l) || per_line && complete(l))
         .map(|l| education_entry(&entry_of_line(&strip_bullet(l))))
         .filter(|e| e.institution.is_some() || e.study_type.is_some())
         .collect()
@@ -1640,7 +1683,8 @@ fn split_degree(s: &str) -> (String, Option<String>) {
         let first = words[0].to_lowercase();
         // "Master Informatiekunde", "MSc Data Science", "Licence Mathématiques": the
         // degree word, then the field.
-        let first_is_degree = DEGREE_WORDS.contains(&first.trim_end_matches(','));
+        let first_is_degree =
+            DEGREE_WORDS.iter().any(|d| d.trim_end_matches('.') == first.trim_end_matches([',', '.']));
         let of_pattern = words.get(1).is_some_and(|w| {
             let w = w.to_lowercase();
             ["of", "de", "der", "in", "en", "em", "degree"].contains(&w.as_str())
@@ -2803,6 +2847,8 @@ mod tests {
         assert_eq!(clean_piece("University Name: Stanford University"), "Stanford University");
         assert_eq!(clean_piece("Education Degree: Master of Science"), "Master of Science");
         assert_eq!(clean_piece("MassMutual (Current)"), "MassMutual");
+        assert_eq!(clean_piece("Self-Employed (Software Development)"), "Self-Employed (Software Development)");
+        assert_eq!(clean_piece("Stanford University (expected "), "Stanford University");
         assert_eq!(clean_piece("Thesis: Adverse selection"), "Thesis: Adverse selection");
     }
 
@@ -2897,6 +2943,25 @@ mod tests {
                 (Some("Higher Secondary"), Some("Kendriya Vidyalaya"))
             ]
         );
+    }
+
+    #[test]
+    fn one_qualification_per_line_and_a_title_before_a_colon() {
+        let text = "Kai Moreno\nkai@example.com\n\nEducation\n\tPhD. Bioengineering, Stanford University (expected 2027)\n\tB.S. Computer Science, Western Governors University\n\tB.A. Media Studies, Ramapo College\n\nExperience\n\tHelixa Labs\n\t\tFounder & Lead Developer: Built a platform for sequencing analysis (2021-2022).\n";
+        let r = structure(text, &split(text), &gz());
+        let got: Vec<(Option<&str>, Option<&str>)> =
+            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                (Some("PhD."), Some("Stanford University")),
+                (Some("B.S."), Some("Western Governors University")),
+                (Some("B.A."), Some("Ramapo College"))
+            ]
+        );
+        let w: Vec<(Option<&str>, Option<&str>)> =
+            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
+        assert_eq!(w, [(Some("Helixa Labs"), Some("Founder & Lead Developer"))]);
     }
 
     #[test]
