@@ -1806,6 +1806,23 @@ fn find_phone(text: &str) -> Option<String> {
     fallback
 }
 
+/// "Name: Ana Lima", "Full name<tab>Ana Lima", "Nom : Ana Lima": the value of a name field.
+fn without_name_label(line: &str) -> &str {
+    for label in ["full name", "name", "nom", "nombre", "nome", "vorname und name", "naam"] {
+        if let Some(head) = line.get(..label.len())
+            && head.eq_ignore_ascii_case(label)
+        {
+            let rest = &line[label.len()..];
+            let value = rest.trim_start_matches([' ', '\t']).trim_start_matches([':', '：']).trim();
+            let separated = rest.starts_with([':', '：', '\t']) || rest.trim_start().starts_with([':', '：']);
+            if separated && !value.is_empty() {
+                return value;
+            }
+        }
+    }
+    line
+}
+
 /// The text before a line's first column gap.
 fn first_cell(line: &str) -> &str {
     line.split('\t').next().unwrap_or(line).trim()
@@ -1913,12 +1930,7 @@ fn find_name(lines: &[&str], email: Option<&str>) -> Option<(String, usize)> {
     let mut candidates: Vec<(String, usize, usize)> = Vec::new(); // (name, line index, score)
     for (i, l) in lines.iter().enumerate().take(20) {
         let l = l.trim().trim_start_matches('#').trim();
-        let l = l
-            .strip_prefix("Name:")
-            .or_else(|| l.strip_prefix("Nom :"))
-            .or_else(|| l.strip_prefix("Nombre:"))
-            .unwrap_or(l)
-            .trim();
+        let l = without_name_label(l);
         // "ASHOK KUMAR : ashok@example.com : +91 ...": the name leads a contact line
         // whose icons the text layer lost.
         let l = if l.contains('@') || l.chars().filter(char::is_ascii_digit).count() >= 7 {
@@ -1930,6 +1942,15 @@ fn find_name(lines: &[&str], email: Option<&str>) -> Option<(String, usize)> {
         } else {
             // "Séraphin<tab>Place de la mairie": the name in the left column of the header.
             first_cell(l)
+        };
+        // "Sonu Kr Sahani - Coder & Gamer": the name, then a tagline.
+        let l = if looks_like_name(l) {
+            l
+        } else {
+            [" - ", " – ", " — ", " | ", " · ", " • "]
+                .iter()
+                .find_map(|sep| l.split_once(sep).map(|(a, _)| a.trim()).filter(|a| looks_like_name(a)))
+                .unwrap_or(l)
         };
         let Some(l) = without_heading_label(l).filter(|l| looks_like_name(l)) else {
             continue;
@@ -2815,6 +2836,19 @@ mod tests {
         let r = structure(text, &split(text), &gz());
         let skills: Vec<&str> = r.skills.iter().flat_map(|g| g.keywords.iter().map(String::as_str)).collect();
         assert_eq!(skills, ["Kotlin", "SQL", "Python"]);
+    }
+
+    #[test]
+    fn a_name_field_or_a_name_with_a_tagline() {
+        for text in [
+            "Contact Information\nName\tTariq Bhat\nEmail\ttariq@example.in\n",
+            "Tariq Bhat - Coder & Gamer\n====\nEmail: tariq@example.in\n",
+            "Full name: Tariq Bhat\ntariq@example.in\n",
+        ] {
+            let norm = crate::extract::normalize(text);
+            let r = structure(&norm, &split(&norm), &gz());
+            assert_eq!(r.basics.name.as_deref(), Some("Tariq Bhat"), "{text}");
+        }
     }
 
     #[test]
