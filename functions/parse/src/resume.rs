@@ -1090,6 +1090,13 @@ fn pieces(header: &[String]) -> (Vec<Piece>, Option<(String, String)>) {
     let mut at_pair = None;
     for line in header {
         let line = line.trim_start_matches('#').trim();
+        // "Tech Stack: Python, LLMs, Java": the job's skills, no part of its name.
+        if line
+            .split_once([':', '：'])
+            .is_some_and(|(head, _)| crate::sections::heading_kind(head) == Some(SectionKind::Skills))
+        {
+            continue;
+        }
         let line = line.replace("**", "").replace("__", "");
         for part in split_strong(&line) {
             let part = clean_piece(&part);
@@ -2996,6 +3003,15 @@ mod tests {
         let w: Vec<(Option<&str>, Option<&str>)> =
             r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
         assert_eq!(w, [(Some("Helixa Labs"), Some("Founder & Lead Developer"))]);
+    }
+
+    #[test]
+    fn a_tech_stack_line_belongs_to_its_job() {
+        let text = "Ravi Menon\nravi@example.in\n\nEXPERIENCE:\nSoftware Engineer Intern\tZentrix Tech - Pune\nTech Stack: Python, Bash, SQL\tAug 2023 - Jun 2024\n• Built the metadata pipeline\n";
+        let r = structure(text, &split(text), &gz());
+        let w: Vec<(Option<&str>, Option<&str>, Option<&str>)> =
+            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref(), w.start_date.as_deref())).collect();
+        assert_eq!(w, [(Some("Zentrix Tech"), Some("Software Engineer Intern"), Some("2023-08"))]);
     }
 
     #[test]

@@ -552,8 +552,10 @@ pub fn split(text: &str) -> Vec<Section> {
     let mut current = Section { kind: SectionKind::Header, title: String::new(), text: String::new() };
     for line in text.lines() {
         // "Skills: Rust, Go" on one line: a one-line list section, after which the
-        // section around it goes on. Only list-like kinds, and never inside a skills
-        // section, where "Languages: Python, Go" is a category.
+        // section around it goes on. Only list-like kinds, never inside a skills section,
+        // where "Languages: Python, Go" is a category, and no skills inside entries, where
+        // "Tech Stack: Python, Java<tab>Aug 2024 - present" is a line of the job.
+        let in_entries = matches!(current.kind, SectionKind::Work | SectionKind::Education | SectionKind::Projects);
         if current.kind != SectionKind::Skills
             && let Some((head, rest)) = line.split_once([':', '：'])
             && !rest.trim().is_empty()
@@ -562,6 +564,7 @@ pub fn split(text: &str) -> Vec<Section> {
                 kind,
                 SectionKind::Skills | SectionKind::Languages | SectionKind::Certificates | SectionKind::Interests
             )
+            && !(in_entries && kind == SectionKind::Skills)
         {
             let resume_kind = current.kind;
             let resume_title = current.title.clone();
@@ -665,5 +668,8 @@ mod tests {
         assert_eq!(kinds, [SectionKind::Header, SectionKind::Skills, SectionKind::Header, SectionKind::Languages]);
         assert_eq!(s[1].text, "Rust, Go");
         assert_eq!(s[2].text, "jane@x.com");
+        let s = split("EXPERIENCE\nEngineer, Acme\nTech Stack: Python, Go\tAug 2024 - present\n");
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].kind, SectionKind::Work);
     }
 }
