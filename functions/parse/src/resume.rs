@@ -1263,19 +1263,17 @@ fn work_entry(e: &Entry) -> Work {
                 (p, c)
             }
         };
-        // "Multimedia Production, AI & CGI Lead · Kestrel Labs": a comma inside the title,
-        // whose second half names a role too.
         // "Founder & Bioinformatics Developer: Built an elastic platform for ...": the
         // title, then what was done.
-        let pos = pos.map(|i| {
-            if let Some((title, rest)) = ps[i].text.split_once(": ")
-                && has_title_word(title) > 0
-                && word_count(rest) >= 3
-            {
-                ps[i].text = title.trim().to_string();
-            }
-            i
-        });
+        if let Some(i) = pos
+            && let Some((title, rest)) = ps[i].text.split_once(": ")
+            && has_title_word(title) > 0
+            && word_count(rest) >= 3
+        {
+            ps[i].text = title.trim().to_string();
+        }
+        // "Multimedia Production, AI & CGI Lead · Kestrel Labs": a comma inside the title,
+        // whose second half names a role too.
         w.position = pos.map(|i| match ps.get(i + 1) {
             Some(next) if next.secondary && !used[i + 1] && has_title_word(&next.text) > 0 => {
                 used[i + 1] = true;
@@ -2278,7 +2276,7 @@ fn listed_items(line: &str, gazetteer: &Gazetteer) -> Vec<(String, String)> {
             && list_of_skills
             && unknown_skill_item(head)
             // "Cloud (GCP, Azure)": a category naming the list in its brackets.
-            && !aside.is_some_and(|a| split_items(a).len() >= 2)
+            && aside.is_none_or(|a| split_items(a).len() < 2)
         {
             out.push((head.to_lowercase(), head.to_string()));
         } else {

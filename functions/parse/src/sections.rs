@@ -537,7 +537,7 @@ pub fn heading_kind(line: &str) -> Option<SectionKind> {
         for n in (1..words.len()).rev() {
             let prefix = words[..n].join(" ");
             for (kind, names) in FOLDED.iter() {
-                if names.iter().any(|name| *name == prefix) {
+                if names.contains(&prefix) {
                     return Some(*kind);
                 }
             }
