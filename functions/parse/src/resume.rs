@@ -926,8 +926,22 @@ fn entries(text: &str) -> Vec<Entry> {
         }
         cursor = r.1;
         if is_start {
-            if let Some(last) = out.last_mut() {
-                last.body.append(&mut pending_body);
+            match out.last_mut() {
+                Some(last) => last.body.append(&mut pending_body),
+                // Lines before the first dated entry: a job or degree written without
+                // dates ("Oregon Health & Science University" / "PhD Candidate: ..."),
+                // when they open with a short line that is no lead-in ("Selected work:").
+                None => {
+                    if let Some(first) = pending_body.first()
+                        && !is_bullet(first)
+                        && !first.ends_with(':')
+                        && word_count(first) <= 8
+                        && !is_table_header(first)
+                    {
+                        let header = pending_body.remove(0);
+                        out.push(Entry { header: vec![header], dates: None, body: std::mem::take(&mut pending_body) });
+                    }
+                }
             }
             pending_body.clear();
             let mut e = Entry::default();
@@ -1371,6 +1385,44 @@ fn bulleted_jobs(text: &str) -> Vec<Work> {
 /// `<https://…>`, as the HTML and Markdown readers keep link targets.
 static LINK_TARGET: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\s*<(?:https?://|mailto:|www\.)[^>\s]*>\s*").expect("link target regex"));
+
+/// The header row of a table of entries: "Degree<tab>Institution<tab>Tenure<tab>Notes".
+fn is_table_header(line: &str) -> bool {
+    const LABELS: &[&str] = &[
+        "degree",
+        "institution",
+        "school",
+        "university",
+        "college",
+        "tenure",
+        "notes",
+        "company",
+        "employer",
+        "organisation",
+        "organization",
+        "role",
+        "position",
+        "title",
+        "duration",
+        "year",
+        "years",
+        "dates",
+        "date",
+        "period",
+        "location",
+        "grade",
+        "score",
+        "cgpa",
+        "gpa",
+        "percentage",
+        "board",
+        "qualification",
+        "course",
+    ];
+    let cells: Vec<String> =
+        line.split(['\t', '|']).map(|c| c.trim().to_lowercase()).filter(|c| !c.is_empty()).collect();
+    cells.len() >= 2 && cells.iter().all(|c| LABELS.contains(&c.as_str()))
+}
 
 /// A label of a form-like resume ("University Name", "Education Degree", "Company").
 fn is_field_label(label: &str) -> bool {
@@ -3010,6 +3062,14 @@ mod tests {
         let w: Vec<(Option<&str>, Option<&str>, Option<&str>)> =
             r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref(), w.start_date.as_deref())).collect();
         assert_eq!(w, [(Some("Zentrix Tech"), Some("Software Engineer Intern"), Some("2023-08"))]);
+    }
+
+    #[test]
+    fn a_first_job_without_dates_is_kept() {
+        let text = "Kai Moreno\nkai@example.com\n\nExperience\n\tOregon Health & Science University\n\t\tBioengineering PhD Candidate: Building analysis packages for synaptic data.\n\n\tHelixa Labs\n\t\tFounder & Lead Developer: Built a platform for sequencing analysis (2021-2022).\n";
+        let r = structure(text, &split(text), &gz());
+        let w: Vec<Option<&str>> = r.work.iter().map(|w| w.name.as_deref()).collect();
+        assert_eq!(w, [Some("Oregon Health & Science University"), Some("Helixa Labs")]);
     }
 
     #[test]
