@@ -180,7 +180,7 @@ fn present_alt() -> String {
 /// "jan/2020", "2020".
 static DATE: LazyLock<String> = LazyLock::new(|| {
     format!(
-        r"(?:(?:{m})\.?(?:\s+de|\s*/|\s*-|\s*\.)?\s*(?:19|20)\d\d|(?:0?[1-9]|1[0-2])\s*[/.\-]\s*(?:19|20)\d\d|(?:19|20)\d\d\s*[/\-]\s*(?:0[1-9]|1[0-2])\b|(?:19|20)\d\d)",
+        r"(?:(?:{m})\.?(?:\s+de|\s*/|\s*-|\s*\.)?\s*(?:19|20)\d\d|(?:{m})\.?\s*['’]\d\d\b|(?:0?[1-9]|1[0-2])\s*[/.\-]\s*(?:19|20)\d\d|(?:19|20)\d\d(?:\s*[/\-]\s*|\.)(?:0[1-9]|1[0-2])\b|(?:(?:spring|summer|fall|autumn|winter)\s+)?(?:19|20)\d\d)",
         m = month_alt()
     )
 });
@@ -212,7 +212,7 @@ pub struct DateRange {
 pub fn normalize(s: &str) -> Option<String> {
     static YEAR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:19|20)\d\d").expect("year"));
     static NUM_MONTH: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"^(?:(?P<m1>0?[1-9]|1[0-2])\s*[/.\-]\s*(?P<y1>(?:19|20)\d\d)|(?P<y2>(?:19|20)\d\d)\s*[/\-]\s*(?P<m2>0[1-9]|1[0-2]))$")
+        Regex::new(r"^(?:(?P<m1>0?[1-9]|1[0-2])\s*[/.\-]\s*(?P<y1>(?:19|20)\d\d)|(?P<y2>(?:19|20)\d\d)(?:\s*[/\-]\s*|\.)(?P<m2>0[1-9]|1[0-2]))$")
             .expect("numeric month")
     });
     let t = s.trim();
@@ -223,7 +223,16 @@ pub fn normalize(s: &str) -> Option<String> {
         };
         return Some(format!("{}-{:02}", y, m.parse::<u8>().ok()?));
     }
-    let year = YEAR.find(t)?.as_str().to_string();
+    // "Jan '19": a year written with two digits after an apostrophe; resumes span this
+    // century and the end of the last.
+    static SHORT_YEAR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"['’](\d\d)\b").expect("short year"));
+    let year = match YEAR.find(t) {
+        Some(y) => y.as_str().to_string(),
+        None => {
+            let yy: u32 = SHORT_YEAR.captures(t)?.get(1)?.as_str().parse().ok()?;
+            (if yy <= 40 { 2000 + yy } else { 1900 + yy }).to_string()
+        }
+    };
     let lower = t.to_lowercase();
     let word: String = lower.chars().take_while(|c| c.is_alphabetic()).collect();
     if !word.is_empty()
@@ -280,6 +289,9 @@ mod tests {
     fn formats_and_languages() {
         let s = |x: &str| Some(x.to_string());
         assert_eq!(r("04/2020 – heute"), (s("2020-04"), None, true));
+        assert_eq!(r("Jan '19 - Mar '21"), (s("2019-01"), s("2021-03"), false));
+        assert_eq!(r("Fall 2019 – Spring 2021"), (s("2019"), s("2021"), false));
+        assert_eq!(r("2019.01 - 2021.03"), (s("2019-01"), s("2021-03"), false));
         // Markdown and LaTeX write the en dash as two hyphens.
         assert_eq!(r("Dec 2013 -- Dec 2014"), (s("2013-12"), s("2014-12"), false));
         assert_eq!(r("Jan 2019 - Present"), (s("2019-01"), None, true));
