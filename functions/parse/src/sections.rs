@@ -96,6 +96,9 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
             "experience",
             "work",
             "work experience",
+            "teaching experience",
+            "leadership experience",
+            "positions of responsibility",
             "research experience",
             "professional experience",
             "employment",
@@ -157,6 +160,8 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
         &[
             "education",
             "academic background",
+            "educational qualifications",
+            "educational qualification",
             "education and training",
             "qualifications",
             "academic qualifications",
@@ -219,6 +224,11 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
             "tools & technologies",
             "skills & tools",
             "it skills",
+            "skill set",
+            "skillset",
+            "technical proficiencies",
+            "soft skills",
+            "strengths",
             "computer skills",
             "personal skills",
             "digital skills",
@@ -257,6 +267,8 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
     (
         SectionKind::Projects,
         &[
+            "academic projects",
+            "projects undertaken",
             "projects",
             "personal projects",
             "selected projects",
@@ -283,6 +295,8 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
             "certifications & licenses",
             "courses",
             "courses & certifications",
+            "trainings",
+            "professional training",
             "zertifikate",
             "zertifizierungen",
             "weiterbildung",
@@ -305,6 +319,7 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
         &[
             "languages",
             "language skills",
+            "languages known",
             "sprachen",
             "sprachkenntnisse",
             "langues",
@@ -368,6 +383,7 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
         SectionKind::Awards,
         &[
             "awards",
+            "scholastic achievements",
             "recognition",
             "honors",
             "honours",
@@ -425,6 +441,11 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
         SectionKind::Additional,
         &[
             "additional information",
+            "extracurricular activities",
+            "extra-curricular activities",
+            "extracurriculars",
+            "declaration",
+            "leadership",
             // Courses belong to a degree; as a section of their own they are a list, no entries.
             "coursework",
             "relevant coursework",
