@@ -1872,7 +1872,9 @@ fn without_name_label(line: &str) -> &str {
             let rest = &line[label.len()..];
             let value = rest.trim_start_matches([' ', '\t']).trim_start_matches([':', '：']).trim();
             let separated = rest.starts_with([':', '：', '\t']) || rest.trim_start().starts_with([':', '：']);
-            if separated && !value.is_empty() {
+            // "Name Sheikh Huzaif": a key-value table whose gap the text layer lost.
+            let spaced = head.starts_with(char::is_uppercase) && rest.starts_with(' ') && looks_like_name(value);
+            if (separated || spaced) && !value.is_empty() {
                 return value;
             }
         }
@@ -1900,6 +1902,19 @@ fn looks_like_name(line: &str) -> bool {
     }
     let words: Vec<&str> = t.split_whitespace().collect();
     if words.is_empty() || words.len() > 5 {
+        return false;
+    }
+    // "Python, LLMs, Java": a list, not a name ("Doe, Jane" has one comma).
+    if t.matches(',').count() > 1 {
+        return false;
+    }
+    // "CSE Sophomore", "Data Science Enthusiast": who the person is, not what they are called.
+    if words.iter().any(|w| {
+        matches!(
+            w.to_lowercase().trim_matches(|c: char| !c.is_alphabetic()),
+            "sophomore" | "freshman" | "student" | "undergraduate" | "graduate" | "enthusiast" | "aspiring" | "fresher"
+        )
+    }) {
         return false;
     }
     if crate::sections::heading_kind(t).is_some()
@@ -2901,6 +2916,8 @@ mod tests {
             "Contact Information\nName\tTariq Bhat\nEmail\ttariq@example.in\n",
             "Tariq Bhat - Coder & Gamer\n====\nEmail: tariq@example.in\n",
             "Full name: Tariq Bhat\ntariq@example.in\n",
+            "Contact\nName Tariq Bhat\nEmail tariq@example.in\n",
+            "ML Enthusiast\nPython, Pandas, Java\nTariq Bhat\ntariq@example.in\n",
         ] {
             let norm = crate::extract::normalize(text);
             let r = structure(&norm, &split(&norm), &gz());
