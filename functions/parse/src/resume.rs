@@ -2043,7 +2043,7 @@ fn find_name(lines: &[&str], email: Option<&str>) -> Option<(String, usize)> {
         if word_count(l) == 1
             && let Some(next) = next
             && looks_like_name(next)
-            && word_count(next) <= 2
+            && word_count(next) == 1
         {
             name = format!("{} {}", l, next);
         }

@@ -571,7 +571,19 @@ pub fn heading_kind(line: &str) -> Option<SectionKind> {
 pub fn split(text: &str) -> Vec<Section> {
     let mut sections: Vec<Section> = Vec::new();
     let mut current = Section { kind: SectionKind::Header, title: String::new(), text: String::new() };
-    for line in text.lines() {
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().copied().enumerate() {
+        // "Languages" over "Go, Java, Python" inside a skills section: a category label the
+        // reader put on a line of its own (moderncv's label column), not the spoken languages.
+        if current.kind == SectionKind::Skills
+            && heading_kind(line) == Some(SectionKind::Languages)
+            && lines[i + 1..].iter().find(|l| !l.trim().is_empty()).is_some_and(|n| n.contains(','))
+        {
+            current.text.push_str(line.trim());
+            current.text.push(':');
+            current.text.push(' ');
+            continue;
+        }
         // "Skills: Rust, Go" on one line: a one-line list section, after which the
         // section around it goes on. Only list-like kinds, never inside a skills section,
         // where "Languages: Python, Go" is a category, and no skills inside entries, where

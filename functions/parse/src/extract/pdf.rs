@@ -51,7 +51,9 @@ pub fn extract(bytes: &[u8], limits: &Limits, deadline: Deadline) -> Result<(Str
                     } else {
                         mark_column_gaps(&page, &gaps_between_spans(&rows))
                     };
-                    accents_onto_next_letter(&isolate_display_lines(&page, &rows))
+                    let page = isolate_display_lines(&page, &rows);
+                    let page = if i == 0 { restore_title_row(&page, &rows) } else { page };
+                    accents_onto_next_letter(&page)
                 }
                 Err(_) => page,
             };
@@ -321,8 +323,8 @@ fn accents_onto_next_letter(page: &str) -> String {
 /// Text set well above the page's body size (the name, a section heading) on a line of its
 /// own. pdf_oxide sometimes glues it to the line beside or below ("Address : … DC 20007
 /// Anagha Kumar", "JANE Q. FULLSTACKER SENIOR DEVELOPER"), and then neither the name nor the
-/// heading is found. A large span alone on its row was a line above the one it ended up in,
-/// so it goes first; one sharing its row keeps its place and only gets its own line.
+/// heading is found. A large span alone on its row goes above or below that line as its row
+/// does; one sharing its row keeps its place and only gets its own line.
 fn isolate_display_lines(page: &str, rows: &[Row]) -> String {
     let mut sizes: Vec<(f32, usize)> =
         rows.iter().flat_map(|r| &r.spans).map(|s| (s.font_size, s.text.trim().chars().count())).collect();
@@ -342,7 +344,11 @@ fn isolate_display_lines(page: &str, rows: &[Row]) -> String {
         let mut runs: Vec<String> = Vec::new();
         let mut previous: Option<&TextSpan> = None;
         for span in &row.spans {
-            let large = span.font_size >= 1.25 * body && !span.text.trim().is_empty();
+            // A space drawn on its own neither starts nor breaks a run.
+            if span.text.trim().is_empty() {
+                continue;
+            }
+            let large = span.font_size >= 1.25 * body;
             match (previous, runs.last_mut()) {
                 (Some(p), Some(run)) if large && gap(p, span) < row.size => {
                     if gap(p, span) > 0.15 * row.size {
@@ -373,7 +379,14 @@ fn isolate_display_lines(page: &str, rows: &[Row]) -> String {
                 (big.to_string(), rest.trim().to_string())
             } else {
                 let head = t[..t.len() - big.len()].trim().to_string();
-                if alone { (big.to_string(), head) } else { (head, big.to_string()) }
+                // Alone on its row, it goes where its row is: above the text it was glued
+                // to (a name over the address) or below it (a title's wrapped second line).
+                let head_row_y = rows
+                    .iter()
+                    .find(|r| r.spans.iter().any(|s| !s.text.trim().is_empty() && head.starts_with(s.text.trim())))
+                    .map(|r| r.y);
+                let above = head_row_y.is_none_or(|y| row.y > y);
+                if alone && above { (big.to_string(), head) } else { (head, big.to_string()) }
             };
             lines.splice(at..=at, [first, second]);
         }
@@ -383,6 +396,56 @@ fn isolate_display_lines(page: &str, rows: &[Row]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The first page's title row (the topmost row set in the page's largest type: the name,
+/// often with a headline) as one line at the top. pdf_oxide sometimes interleaves its words
+/// with the line under it ("Agnieszka Engineer" / "Nowak | Backend" for "Agnieszka Nowak |
+/// Backend" over "Engineer"); its words are taken out of the first lines and the row goes
+/// first, whole. Nothing changes unless every word is found there, in order.
+fn restore_title_row(page: &str, rows: &[Row]) -> String {
+    let largest = rows.iter().flat_map(|r| &r.spans).map(|s| s.font_size).fold(0.0f32, f32::max);
+    let Some(row) = rows.iter().find(|r| r.spans.iter().any(|s| s.font_size >= largest && !s.text.trim().is_empty()))
+    else {
+        return page.to_string();
+    };
+    let title: String = row
+        .spans
+        .iter()
+        .filter(|s| s.font_size >= 0.9 * largest)
+        .map(|s| s.text.trim())
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut lines: Vec<String> = page.lines().map(str::to_string).collect();
+    // One word is half a name set on two rows ("Séraphin" over "Lampion"): left alone.
+    if title.split_whitespace().count() < 2 || lines.iter().any(|l| l.trim() == title) {
+        return page.to_string();
+    }
+    let head = lines.len().min(8);
+    let mut from = 0;
+    let mut taken: Vec<(usize, String)> = Vec::new();
+    for word in title.split_whitespace() {
+        let found = (from..head).find(|&k| lines[k].split_whitespace().any(|w| w == word));
+        let Some(k) = found else { return page.to_string() };
+        let mut words: Vec<&str> = lines[k].split_whitespace().collect();
+        if let Some(at) = words.iter().position(|w| *w == word) {
+            words.remove(at);
+        }
+        let rest = words.join(" ");
+        taken.push((k, std::mem::replace(&mut lines[k], rest)));
+        from = k;
+    }
+    let mut out: Vec<String> = vec![title];
+    out.extend(lines.into_iter().enumerate().filter_map(|(k, l)| {
+        let emptied = taken.iter().any(|(t, _)| *t == k) && l.trim().is_empty();
+        (!emptied).then_some(l)
+    }));
+    let mut text = out.join("\n");
+    if page.ends_with('\n') {
+        text.push('\n');
+    }
+    text
 }
 
 /// Turns the spaces at each gap into a tab, which the normaliser keeps as a column break.
@@ -549,6 +612,26 @@ mod tests {
         let fixed = super::place_floating_accents("Institut fur\u{a8} Umformtechnik\n", &mut spans);
         assert_eq!(fixed, "Institut für Umformtechnik\n");
         assert_eq!(spans[1].text, " Umformtechnik");
+    }
+
+    #[test]
+    fn the_title_row_comes_back_whole() {
+        let spans = vec![
+            sized(145.0, 756.0, 113.0, 24.0, "Agnieszka"),
+            sized(267.0, 756.0, 76.0, 24.0, "Nowak"),
+            sized(352.0, 756.0, 96.0, 24.0, "| Backend"),
+            sized(256.0, 731.0, 83.0, 24.0, "Engineer"),
+            span(205.0, 716.0, 183.0, "ul. Długa 12 – Kraków"),
+        ];
+        let rows = rows_of(&spans);
+        let page = "Agnieszka Engineer\n Nowak | Backend\nul. Długa 12 – Kraków\n";
+        assert_eq!(
+            super::restore_title_row(page, &rows),
+            "Agnieszka Nowak | Backend\nEngineer\nul. Długa 12 – Kraków\n"
+        );
+        // Already whole: unchanged.
+        let page = "Agnieszka Nowak | Backend\nEngineer\n";
+        assert_eq!(super::restore_title_row(page, &rows), page);
     }
 
     #[test]
