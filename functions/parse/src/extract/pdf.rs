@@ -53,6 +53,8 @@ pub fn extract(bytes: &[u8], limits: &Limits, deadline: Deadline) -> Result<(Str
                     };
                     let page = isolate_display_lines(&page, &rows);
                     let page = if i == 0 { restore_title_row(&page, &rows) } else { page };
+                    let page = attach_lone_dates(&page, &rows);
+                    let page = rejoin_row_fragments(&page, &rows);
                     accents_onto_next_letter(&page)
                 }
                 Err(_) => page,
@@ -398,6 +400,130 @@ fn isolate_display_lines(page: &str, rows: &[Row]) -> String {
     out
 }
 
+/// Dates the reader took away from their entry, back on its line. A right-hand date column
+/// (moderncv's oldstyle, many Word templates) or a left one beside a sidebar can come out
+/// as lines of their own at the end of the page or of the column ("2020–present"), and then
+/// no entry has dates. The date's row says which text it belongs to: the nearest span
+/// beside it. The date goes at that line's end (or start, for a left column) after a tab,
+/// and its lone line goes. Only dates in a block of dates move.
+fn attach_lone_dates(page: &str, rows: &[Row]) -> String {
+    let mut lines: Vec<String> = page.lines().map(str::to_string).collect();
+    let alone = |l: &str| {
+        let t = l.trim();
+        crate::dates::find_range(t).is_some_and(|r| t.len() - (r.span.1 - r.span.0) <= 2) && t.chars().count() <= 40
+    };
+    // A column read apart comes out as a block of dates; one date alone between its
+    // entry's lines (a two-column page's main column) is where it belongs.
+    let non_blank: Vec<&str> = lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect();
+    let in_block: std::collections::HashSet<String> = non_blank
+        .iter()
+        .enumerate()
+        .filter(|(k, l)| {
+            alone(l)
+                && (k.checked_sub(1).is_some_and(|p| alone(non_blank[p]))
+                    || non_blank.get(k + 1).is_some_and(|n| alone(n)))
+        })
+        .map(|(_, l)| l.to_string())
+        .collect();
+    let mut changed = false;
+    for row in rows {
+        for (k, span) in row.spans.iter().enumerate() {
+            let date = span.text.trim();
+            if date.is_empty() || !alone(date) {
+                continue;
+            }
+            let Some(lone) = lines.iter().position(|l| l.trim() == date) else { continue };
+            if !in_block.contains(date) {
+                continue;
+            }
+            // The nearest text beside it on its row.
+            let left = row.spans[..k].iter().rev().find(|s| !s.text.trim().is_empty());
+            let right = row.spans[k + 1..].iter().find(|s| !s.text.trim().is_empty());
+            let (neighbour, date_after) = match (left, right) {
+                (Some(l), Some(r)) => {
+                    if gap(l, span) <= gap(span, r) {
+                        (l, true)
+                    } else {
+                        (r, false)
+                    }
+                }
+                (Some(l), None) => (l, true),
+                (None, Some(r)) => (r, false),
+                (None, None) => continue,
+            };
+            let text = neighbour.text.trim();
+            if text.chars().count() < 4 || alone(text) {
+                continue;
+            }
+            let Some(target) = lines.iter().position(|l| {
+                let t = l.trim();
+                t != date && if date_after { t.ends_with(text) } else { t.starts_with(text) }
+            }) else {
+                continue;
+            };
+            lines[target] = if date_after {
+                format!("{}\t{date}", lines[target].trim_end())
+            } else {
+                format!("{date}\t{}", lines[target].trim_start())
+            };
+            lines.remove(lone);
+            changed = true;
+        }
+    }
+    if !changed {
+        return page.to_string();
+    }
+    let mut out = lines.join("\n");
+    if page.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+/// A line that opens with a separator (", Memories By Design, Inc.") is the second half of
+/// a row whose first half the reader put elsewhere ("Technical Support Coordinator"); the
+/// row's spans say which line that is, and the two join again.
+fn rejoin_row_fragments(page: &str, rows: &[Row]) -> String {
+    let mut lines: Vec<String> = page.lines().map(str::to_string).collect();
+    let mut changed = false;
+    let mut k = 0;
+    while k < lines.len() {
+        let t = lines[k].trim().to_string();
+        let fragment = t.starts_with([',', '–', '—', '|']) && t.chars().count() > 3;
+        let head = fragment
+            .then(|| {
+                let row = rows.iter().find(|r| {
+                    r.spans.iter().skip(1).any(|s| {
+                        let s = s.text.trim();
+                        !s.is_empty() && t.starts_with(s)
+                    })
+                })?;
+                let first = row.spans.iter().map(|s| s.text.trim()).find(|s| !s.is_empty())?;
+                lines.iter().position(|l| l.trim() == first)
+            })
+            .flatten();
+        match head {
+            Some(h) if h != k => {
+                let tail = lines.remove(k);
+                let h = if k < h { h - 1 } else { h };
+                let tail = tail.trim_start();
+                let space = if tail.starts_with(',') { "" } else { " " };
+                lines[h] = format!("{}{space}{tail}", lines[h].trim_end());
+                changed = true;
+            }
+            _ => k += 1,
+        }
+    }
+    if !changed {
+        return page.to_string();
+    }
+    let mut out = lines.join("\n");
+    if page.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
 /// The first page's title row (the topmost row set in the page's largest type: the name,
 /// often with a headline) as one line at the top. pdf_oxide sometimes interleaves its words
 /// with the line under it ("Agnieszka Engineer" / "Nowak | Backend" for "Agnieszka Nowak |
@@ -612,6 +738,37 @@ mod tests {
         let fixed = super::place_floating_accents("Institut fur\u{a8} Umformtechnik\n", &mut spans);
         assert_eq!(fixed, "Institut für Umformtechnik\n");
         assert_eq!(spans[1].text, " Umformtechnik");
+    }
+
+    #[test]
+    fn lone_dates_go_back_to_their_rows() {
+        let spans = vec![
+            span(50.0, 700.0, 90.0, "+48 601 234 567"),
+            span(150.0, 700.0, 250.0, "Senior Engineer, Wawel Payments, Kraków."),
+            span(480.0, 700.0, 60.0, "2020–present"),
+            span(150.0, 660.0, 250.0, "Software Developer, Vistula, Warsaw."),
+            span(490.0, 660.0, 50.0, "2017–2020"),
+        ];
+        let rows = rows_of(&spans);
+        let page = "+48 601 234 567\nSenior Engineer, Wawel Payments, Kraków.\nSoftware Developer, Vistula, Warsaw.\n\n2020–present\n2017–2020\n";
+        assert_eq!(
+            super::attach_lone_dates(page, &rows),
+            "+48 601 234 567\nSenior Engineer, Wawel Payments, Kraków.\t2020–present\nSoftware Developer, Vistula, Warsaw.\t2017–2020\n\n"
+        );
+    }
+
+    #[test]
+    fn a_row_split_at_its_comma_joins_again() {
+        let spans = vec![
+            span(66.0, 344.0, 139.0, "Technical Support Coordinator"),
+            span(205.0, 344.0, 121.0, ", Memories By Design, Inc."),
+            span(447.0, 344.0, 80.0, "2005-05 — 2010-08"),
+        ];
+        let page = "Technical Support Coordinator\nMemories By Design is a video company.\n, Memories By Design, Inc.\t2005-05 — 2010-08\n";
+        assert_eq!(
+            super::rejoin_row_fragments(page, &rows_of(&spans)),
+            "Technical Support Coordinator, Memories By Design, Inc.\t2005-05 — 2010-08\nMemories By Design is a video company.\n"
+        );
     }
 
     #[test]
