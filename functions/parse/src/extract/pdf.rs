@@ -499,7 +499,9 @@ fn rejoin_row_fragments(page: &str, rows: &[Row]) -> String {
                     })
                 })?;
                 let first = row.spans.iter().map(|s| s.text.trim()).find(|s| !s.is_empty())?;
-                lines.iter().position(|l| l.trim() == first)
+                // The same words may head another line too: the nearest one above wins.
+                let same: Vec<usize> = (0..lines.len()).filter(|&h| lines[h].trim() == first).collect();
+                same.iter().rev().find(|&&h| h < k).or_else(|| same.first()).copied()
             })
             .flatten();
         match head {
