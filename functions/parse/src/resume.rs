@@ -2219,7 +2219,13 @@ fn skills(sections: &[Section], gazetteer: &Gazetteer) -> Vec<Skill> {
                 Some((g, rest)) if word_count(g) <= 5 && !rest.trim().is_empty() => {
                     (g.trim().to_string(), rest.to_string())
                 }
-                _ => (s.title.clone(), line.clone()),
+                // "Tools Kubernetes, PostgreSQL, Kafka": a label column whose gap was lost.
+                _ => match line.split_once(' ') {
+                    Some((g, rest)) if SKILL_CATEGORIES.contains(&g.to_lowercase().as_str()) && rest.contains(',') => {
+                        (g.to_string(), rest.to_string())
+                    }
+                    _ => (s.title.clone(), line.clone()),
+                },
             };
             // A sentence in a skills section ("team work: I have coached my university's
             // team for two years") is prose, not a list: only the skills it names, strictly.
@@ -2242,6 +2248,32 @@ fn skills(sections: &[Section], gazetteer: &Gazetteer) -> Vec<Skill> {
     }
     groups
 }
+
+/// One-word labels of a skills category, for lines whose label column lost its gap.
+const SKILL_CATEGORIES: &[&str] = &[
+    "languages",
+    "tools",
+    "frameworks",
+    "libraries",
+    "databases",
+    "cloud",
+    "platforms",
+    "technologies",
+    "programming",
+    "software",
+    "os",
+    "devops",
+    "frontend",
+    "backend",
+    "testing",
+    "methods",
+    "other",
+    "sprachen",
+    "werkzeuge",
+    "outils",
+    "herramientas",
+    "ferramentas",
+];
 
 /// How the lines of a Europass CV's "Personal skills" are read. Europass (the EU's CV
 /// standard) files languages, their self-assessment grids and the driving licence under
@@ -2888,7 +2920,7 @@ mod tests {
 
     #[test]
     fn a_skills_list_keeps_items_the_gazetteer_lacks() {
-        let text = "Asha Rao\nasha@example.in\n\nSkills\nBig Data Tools\tPython, Sqoop, Hortonworks, SQL\nStack: Java Kotlin Spring Boot\nHosting: Kubernetes (PostgreSQL, DigitalOcean, Linode), Cloud (SQL, Vultr, Hetzner), Angular7\nSoft skills: listening carefully to clients\n";
+        let text = "Asha Rao\nasha@example.in\n\nSkills\nBig Data Tools\tPython, Sqoop, Hortonworks, SQL\nStack: Java Kotlin Spring Boot\nTools Jenkins, Excel, SQL\nHosting: Kubernetes (PostgreSQL, DigitalOcean, Linode), Cloud (SQL, Vultr, Hetzner), Angular7\nSoft skills: listening carefully to clients\n";
         let r = structure(text, &split(text), &gz());
         let groups: Vec<(&str, Vec<&str>)> =
             r.skills.iter().map(|g| (g.name.as_str(), g.keywords.iter().map(String::as_str).collect())).collect();
@@ -2897,6 +2929,7 @@ mod tests {
             [
                 ("Big Data Tools", vec!["Python", "Sqoop", "Hortonworks", "SQL"]),
                 ("Stack", vec!["Java", "Kotlin", "Spring Boot"]),
+                ("Tools", vec!["Jenkins", "Excel"]),
                 ("Hosting", vec!["Kubernetes", "PostgreSQL", "DigitalOcean", "Linode", "Vultr", "Hetzner", "Angular"]),
             ]
         );
