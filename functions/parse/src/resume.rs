@@ -1381,6 +1381,111 @@ fn bulleted_jobs(text: &str) -> Vec<Work> {
     out
 }
 
+/// The fields of the classic Europass form, whose labels sit in a column left of each value
+/// ("Occupation or position held<tab>Data Engineer"); a long label wraps onto the lines
+/// below ("Name and type of organisation<tab>Politecnico di Milano" / "providing education
+/// and" / "training"). Matched by the start of the label, in English and in the national
+/// forms' wording where it is common.
+const EUROPASS_FIELDS: &[(&str, &str)] = &[
+    ("dates", "dates"),
+    ("occupation or position held", "position"),
+    ("name and address of employer", "employer"),
+    ("title of qualification awarded", "qualification"),
+    ("name and type of organisation", "school"),
+    ("name and type of organization", "school"),
+    ("date", "dates"),
+    ("lavoro o posizione ricoperti", "position"),
+    ("nome e indirizzo del datore di lavoro", "employer"),
+    ("qualifica conseguita", "qualification"),
+    ("nome e tipo d'istituto di istruzione", "school"),
+    ("puesto o cargo ocupados", "position"),
+    ("nombre y dirección de la empresa", "employer"),
+    ("cualificación obtenida", "qualification"),
+    ("nombre y tipo del centro", "school"),
+    ("função ou cargo ocupado", "position"),
+    ("nome e endereço do empregador", "employer"),
+    ("designação da qualificação atribuída", "qualification"),
+    ("nome e tipo da organização", "school"),
+    ("datum", "dates"),
+    ("beruf oder funktion", "position"),
+    ("name und adresse des arbeitgebers", "employer"),
+    ("bezeichnung der erworbenen qualifikation", "qualification"),
+    ("name und art der bildungs", "school"),
+];
+
+/// The records of a classic Europass section: each "Dates" opens one; values by field.
+fn europass_records(text: &str) -> Vec<Vec<(&'static str, String)>> {
+    let mut records: Vec<Vec<(&'static str, String)>> = Vec::new();
+    let mut labelled = 0;
+    for line in text.lines() {
+        let t = line.trim();
+        let lower = t.to_lowercase();
+        let Some((field, label_len)) = EUROPASS_FIELDS.iter().find_map(|(label, field)| {
+            lower
+                .starts_with(label)
+                .then(|| (*field, t.char_indices().nth(label.chars().count()).map_or(t.len(), |(i, _)| i)))
+        }) else {
+            continue;
+        };
+        let value = t[label_len..].trim_start_matches(|c: char| c.is_alphabetic() || c == '/' || c == '\'');
+        // The label's own wrapped remainder ("…of employer") ends at the column gap.
+        let value = value.split_once('\t').map_or(value, |(_, v)| v).trim().to_string();
+        labelled += 1;
+        if field == "dates" || records.is_empty() {
+            records.push(Vec::new());
+        }
+        if let Some(r) = records.last_mut()
+            && !value.is_empty()
+        {
+            r.push((field, value));
+        }
+    }
+    if labelled < 3 { Vec::new() } else { records }
+}
+
+fn europass_jobs(text: &str) -> Vec<Work> {
+    europass_records(text)
+        .into_iter()
+        .filter_map(|r| {
+            let get = |f: &str| r.iter().find(|(k, _)| *k == f).map(|(_, v)| v.clone());
+            let mut w = Work {
+                position: get("position").map(|p| clean_piece(&p)).filter(|p| !p.is_empty()),
+                name: get("employer")
+                    .and_then(|e| split_commas(&e).first().map(|n| clean_piece(n)))
+                    .filter(|n| !n.is_empty()),
+                ..Work::default()
+            };
+            if let Some(d) = get("dates").and_then(|d| dates::find_range(&d)) {
+                w.start_date = d.start.clone();
+                w.end_date = if d.open { None } else { d.end.clone() };
+            }
+            (w.name.is_some() || w.position.is_some()).then_some(w)
+        })
+        .collect()
+}
+
+fn europass_education(text: &str) -> Vec<Education> {
+    europass_records(text)
+        .into_iter()
+        .filter_map(|r| {
+            let get = |f: &str| r.iter().find(|(k, _)| *k == f).map(|(_, v)| v.clone());
+            let mut e = Education::default();
+            if let Some(q) = get("qualification") {
+                let (st, area) = split_degree(&clean_piece(&q));
+                e.study_type = Some(st);
+                e.area = area;
+            }
+            e.institution =
+                get("school").and_then(|s| split_commas(&s).first().map(|n| clean_piece(n))).filter(|n| !n.is_empty());
+            if let Some(d) = get("dates").and_then(|d| dates::find_range(&d)) {
+                e.start_date = d.start.clone();
+                e.end_date = if d.open { None } else { d.end.clone() };
+            }
+            (e.institution.is_some() || e.study_type.is_some()).then_some(e)
+        })
+        .collect()
+}
+
 /// "Worked for Acme Ltd, Pune, from Mar 2016 to Nov 2018 in the designation of Associate."
 /// `<https://…>`, as the HTML and Markdown readers keep link targets.
 static LINK_TARGET: LazyLock<Regex> =
@@ -2617,7 +2722,10 @@ pub fn structure(text: &str, sections: &[Section], gazetteer: &Gazetteer) -> Res
         let complete = |w: &Work| w.name.is_some() && w.position.is_some();
         let written = written_out_jobs(&s.text);
         let listed = fuller(listed, written, complete);
-        r.work.extend(fuller(listed, bulleted_jobs(&s.text), complete));
+        let listed = fuller(listed, bulleted_jobs(&s.text), complete);
+        // A classic Europass form says outright which value is what.
+        let form = europass_jobs(&s.text);
+        r.work.extend(if form.is_empty() { listed } else { form });
     }
     for s in of(SectionKind::Education) {
         let found: Vec<Education> = entries(&s.text)
@@ -2629,7 +2737,10 @@ pub fn structure(text: &str, sections: &[Section], gazetteer: &Gazetteer) -> Res
         // 72%"): the entry parser takes bullets for details under a header; whichever
         // reading gives more complete entries wins.
         let bulleted = bulleted_education(&s.text);
-        r.education.extend(fuller(found, bulleted, |e| e.institution.is_some() && e.study_type.is_some()));
+        let complete = |e: &Education| e.institution.is_some() && e.study_type.is_some();
+        let found = fuller(found, bulleted, complete);
+        let form = europass_education(&s.text);
+        r.education.extend(if form.is_empty() { found } else { form });
     }
     r.skills = skills(sections, gazetteer);
     for s in of(SectionKind::Languages) {
@@ -3120,6 +3231,24 @@ mod tests {
         let r = structure(text, &split(text), &gz());
         let w: Vec<Option<&str>> = r.work.iter().map(|w| w.name.as_deref()).collect();
         assert_eq!(w, [Some("Oregon Health & Science University"), Some("Helixa Labs")]);
+    }
+
+    #[test]
+    fn classic_europass_form() {
+        let text = "Giulia Rossi\ngiulia.rossi@example.it\n\nWork experience\nDates\tMarch 2019 – present\nOccupation or position held\tData Engineer\nMain activities and\tStreaming pipelines in Scala\nresponsibilities\nName and address of employer\tLombardia Energia S.p.A., Milano\n\nDates\tJune 2016 – February 2019\nOccupation or position held\tBusiness Analyst\nName and address of employer\tBanca Adriatica, Bologna\n\nEducation and training\nDates\t2014 – 2016\nTitle of qualification awarded\tMaster of Science in Data Science\nName and type of organisation\tPolitecnico di Milano\nproviding education and\ntraining\n";
+        let r = structure(text, &split(text), &gz());
+        let w: Vec<(Option<&str>, Option<&str>)> =
+            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
+        assert_eq!(
+            w,
+            [
+                (Some("Lombardia Energia S.p.A."), Some("Data Engineer")),
+                (Some("Banca Adriatica"), Some("Business Analyst"))
+            ]
+        );
+        let e: Vec<(Option<&str>, Option<&str>)> =
+            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        assert_eq!(e, [(Some("Master of Science"), Some("Politecnico di Milano"))]);
     }
 
     #[test]
