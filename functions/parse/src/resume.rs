@@ -875,13 +875,23 @@ fn entries(text: &str) -> Vec<Entry> {
     // names nothing, or when the line below it is a whole "Title, Company".
     for r in &mut split_runs {
         let date_last = kinds[r.1 - 1] == LineKind::Short { dated: true };
-        while date_last && r.1 - r.0 >= 3 {
+        while date_last && r.1 - r.0 >= 2 {
             let l = &lines[r.0];
             let plain = !l.contains([',', '|', '—', '–', '·', '@', '\t']) && !l.contains(" - ");
             let names_something = has_title_word(l) + degree_score(l) + institution_score(l) + company_score(l) > 0;
-            // Right above the dates sits a whole "Title, Company" already.
-            let whole_header_below = r.1 - r.0 == 3 && lines[r.1 - 2].contains(", ");
-            if plain && !names_something && (word_count(l) > 6 || whole_header_below) {
+            // Right above the dates sits a whole "Title, Company" already, or the dated line
+            // is one ("Principal Developer, Veridian Dynamics<tab>2011-07 — 2013-08").
+            let whole = |t: &str| t.contains(", ") || [" | ", " — ", " – ", " @ "].iter().any(|sep| t.contains(sep));
+            let dated_rest = without_dates(&lines[r.1 - 1]).map(|(rest, _)| rest).unwrap_or_default();
+            let dated_is_whole =
+                word_count(&dated_rest) >= 2 && whole(&dated_rest) && !opens_with_score(&lines[r.1 - 1]);
+            let whole_header_below = r.1 - r.0 == 3 && lines[r.1 - 2].contains(", ") || dated_is_whole;
+            // Under a whole dated header, a line of four words or more above it is the job
+            // before's (its bullets lost their markers: "Managed a 5-person development team").
+            let detail_above =
+                dated_is_whole && word_count(l) >= 4 && degree_score(l) + institution_score(l) + company_score(l) == 0;
+            let long_enough = r.1 - r.0 >= 3;
+            if plain && (long_enough && !names_something && (word_count(l) > 6 || whole_header_below) || detail_above) {
                 r.0 += 1;
             } else {
                 break;
