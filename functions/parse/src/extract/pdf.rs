@@ -40,6 +40,9 @@ pub fn extract(bytes: &[u8], limits: &Limits, deadline: Deadline) -> Result<(Str
             // space so), never a column: columns are geometry, marked below.
             let page = page.replace('\t', " ");
             let page = match doc.extract_spans(i) {
+                // The geometry passes compare spans with lines; a page of thousands of
+                // spans is no resume page, and would make them slow.
+                Ok(spans) if spans.len() > MAX_GEOMETRY_SPANS => page,
                 Ok(mut spans) => {
                     for span in &mut spans {
                         span.text = span.text.replace('\t', " ");
@@ -80,6 +83,9 @@ pub fn extract(bytes: &[u8], limits: &Limits, deadline: Deadline) -> Result<(Str
         Err(_) => Err(corrupt(Format::Pdf, "the PDF reader failed on this file")),
     }
 }
+
+/// Above this many spans on a page, its text is taken as pdf_oxide reads it.
+const MAX_GEOMETRY_SPANS: usize = 3000;
 
 fn open_error(msg: &str) -> Error {
     let lower = msg.to_ascii_lowercase();
