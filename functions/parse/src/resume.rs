@@ -823,7 +823,7 @@ fn classify(lines: &[String]) -> Vec<LineKind> {
 }
 
 fn entries(text: &str) -> Vec<Entry> {
-    let lines: Vec<String> = text.lines().map(|l| l.trim().to_string()).collect();
+    let lines = dangling_lines_joined(text);
     let kinds = classify(&lines);
     // Runs of consecutive short lines.
     let mut runs: Vec<(usize, usize)> = Vec::new();
@@ -998,6 +998,35 @@ fn entries(text: &str) -> Vec<Entry> {
         if e.header.is_empty() && e.body.first().is_some_and(|l| !is_bullet(l)) {
             let first = e.body.remove(0);
             e.header.push(first);
+        }
+    }
+    out
+}
+
+/// Lines, with a line that stops on a joining word ("… AGH University of" / "Science and
+/// Technology, Kraków") joined to the next: a name wrapped in a narrow column.
+fn dangling_lines_joined(text: &str) -> Vec<String> {
+    const DANGLING: &[&str] = &[
+        "of", "and", "for", "in", "at", "&", "the", "de", "des", "du", "la", "für", "und", "der", "et", "y", "e", "da",
+        "do", "van", "voor",
+    ];
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        match out.last_mut() {
+            Some(prev)
+                if !t.is_empty()
+                    && !is_bullet(t)
+                    && (3..=12).contains(&prev.split_whitespace().count())
+                    && prev
+                        .split_whitespace()
+                        .last()
+                        .is_some_and(|w| DANGLING.contains(&w.to_lowercase().as_str())) =>
+            {
+                prev.push(' ');
+                prev.push_str(t);
+            }
+            _ => out.push(t.to_string()),
         }
     }
     out
@@ -3259,6 +3288,15 @@ mod tests {
         let e: Vec<(Option<&str>, Option<&str>)> =
             r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
         assert_eq!(e, [(Some("Master of Science"), Some("Politecnico di Milano"))]);
+    }
+
+    #[test]
+    fn a_name_wrapped_after_a_joining_word() {
+        let text = "Ana Lima\nana@example.com\n\nEducation\n2014–2017\tMaster of Science in Physics, University of\nSão Paulo, Brazil\n";
+        let r = structure(text, &split(text), &gz());
+        let e: Vec<(Option<&str>, Option<&str>)> =
+            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        assert_eq!(e, [(Some("Master of Science"), Some("University of São Paulo"))]);
     }
 
     #[test]

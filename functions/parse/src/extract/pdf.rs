@@ -34,11 +34,11 @@ pub fn extract(bytes: &[u8], limits: &Limits, deadline: Deadline) -> Result<(Str
             if page.chars().filter(|c| c.is_alphanumeric()).count() < 3 {
                 empty.push(i + 1);
             }
-            // Spans give the geometry the plain text lost; a page whose spans fail to read
-            // keeps its text as it is.
             // A tab inside PDF text is a font's space glyph (wkhtmltopdf writes every word
             // space so), never a column: columns are geometry, marked below.
             let page = page.replace('\t', " ");
+            // Spans give the geometry the plain text lost; a page whose spans fail to read
+            // keeps its text as it is.
             let page = match doc.extract_spans(i) {
                 // The geometry passes compare spans with lines; a page of thousands of
                 // spans is no resume page, and would make them slow.
