@@ -58,7 +58,7 @@ pub fn extract(bytes: &[u8], limits: &Limits, deadline: Deadline) -> Result<(Str
                     let page = if i == 0 { restore_title_row(&page, &rows) } else { page };
                     let page = attach_lone_dates(&page, &rows);
                     let page = rejoin_row_fragments(&page, &rows);
-                    accents_onto_next_letter(&page)
+                    join_hyphenated(&accents_onto_next_letter(&page))
                 }
                 Err(_) => page,
             };
@@ -532,6 +532,32 @@ fn rejoin_row_fragments(page: &str, rows: &[Row]) -> String {
     out
 }
 
+/// Words hyphenated at a line's end ("… contractuel en Ma-" / "thématiques") made whole:
+/// a line ending in a letter and a hyphen, followed by one opening in lowercase, is one line.
+/// Typeset resumes (LaTeX, InDesign) hyphenate; a compound that really ends a line
+/// ("full-" / "stack") loses its hyphen, which costs less than a broken word.
+fn join_hyphenated(page: &str) -> String {
+    let mut out = String::with_capacity(page.len());
+    let mut lines = page.split('\n').peekable();
+    while let Some(line) = lines.next() {
+        let t = line.trim_end();
+        let mut chars = t.chars().rev();
+        let hyphenated = chars.next() == Some('-') && chars.next().is_some_and(char::is_alphabetic);
+        if hyphenated
+            && let Some(next) = lines.peek()
+            && next.trim_start().starts_with(char::is_lowercase)
+        {
+            out.push_str(&t[..t.len() - 1]);
+            continue;
+        }
+        out.push_str(line);
+        if lines.peek().is_some() {
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// The first page's title row (the topmost row set in the page's largest type: the name,
 /// often with a headline) as one line at the top. pdf_oxide sometimes interleaves its words
 /// with the line under it ("Agnieszka Engineer" / "Nowak | Backend" for "Agnieszka Nowak |
@@ -776,6 +802,14 @@ mod tests {
         assert_eq!(
             super::rejoin_row_fragments(page, &rows_of(&spans)),
             "Technical Support Coordinator, Memories By Design, Inc.\t2005-05 — 2010-08\nMemories By Design is a video company.\n"
+        );
+    }
+
+    #[test]
+    fn hyphenated_words_are_whole_again() {
+        assert_eq!(
+            super::join_hyphenated("Enseignant en Ma-\nthématiques\nEducation Nationale\nCo-\nFounder\n"),
+            "Enseignant en Mathématiques\nEducation Nationale\nCo-\nFounder\n"
         );
     }
 
