@@ -611,7 +611,27 @@ pub fn split(text: &str) -> Vec<Section> {
             ));
             continue;
         }
-        if let Some(kind) = heading_kind(line) {
+        // "Experience<tab>PhD Research Assistant<tab>Sep 2021–Present": the heading in a label
+        // column, on the row of the section's first line.
+        if let Some((head, rest)) = line.split_once('\t')
+            && !rest.trim().is_empty()
+            && let Some(kind) = heading_kind(head)
+        {
+            if !(current.kind == SectionKind::Header && current.text.trim().is_empty()) {
+                sections.push(current);
+            }
+            current = Section { kind, title: head.trim().to_string(), text: format!("{}\n", rest.trim()) };
+            continue;
+        }
+        // "… on computational research" / "projects": a wrapped line's last word, not a heading.
+        let previous = lines[..i].iter().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim());
+        let prose = |p: &str| {
+            let words: Vec<&str> = p.split_whitespace().collect();
+            let lower = words.iter().filter(|w| w.starts_with(char::is_lowercase)).count();
+            words.len() >= 6 && lower * 2 >= words.len() && !p.ends_with(['.', ':', '!', '?'])
+        };
+        let wrapped = line.trim().starts_with(char::is_lowercase) && previous.is_some_and(prose);
+        if !wrapped && let Some(kind) = heading_kind(line) {
             if !(current.kind == SectionKind::Header && current.text.trim().is_empty()) {
                 sections.push(current);
             }
@@ -704,5 +724,20 @@ mod tests {
         let s = split("EXPERIENCE\nEngineer, Acme\nTech Stack: Python, Go\tAug 2024 - present\n");
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].kind, SectionKind::Work);
+        let s = split(
+            "Ana Lima\nExperience\tData Engineer\tSep 2021–Present\nAcme\n– Mentored four students on research\nprojects\nEducation\tM.Sc. Physics\n",
+        );
+        let got: Vec<(SectionKind, &str)> = s.iter().map(|x| (x.kind, x.text.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (SectionKind::Header, "Ana Lima"),
+                (
+                    SectionKind::Work,
+                    "Data Engineer\tSep 2021–Present\nAcme\n– Mentored four students on research\nprojects"
+                ),
+                (SectionKind::Education, "M.Sc. Physics")
+            ]
+        );
     }
 }

@@ -172,15 +172,23 @@ fn gaps_between_spans(rows: &[Row]) -> Vec<ColumnGap> {
 /// one of whose dates stands alone in the plain text, mean the page reads better row by row.
 fn label_column_read_apart(rows: &[Row], page: &str) -> bool {
     let alone: std::collections::HashSet<&str> = page.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let is_label = |text: &str| text.chars().count() <= 40 && crate::dates::find_range(text).is_some();
     let labels: Vec<&str> = rows
         .iter()
         .filter_map(|row| {
-            let [label, next, ..] = row.spans.as_slice() else { return None };
-            let label_text = label.text.trim();
-            (label_text.chars().count() <= 40
-                && gap(label, next) > 0.5 * row.size
-                && crate::dates::find_range(label_text).is_some())
-            .then_some(label_text)
+            let spans: Vec<&&TextSpan> = row.spans.iter().filter(|s| !s.text.trim().is_empty()).collect();
+            let (first, last) = (spans.first()?, spans.last()?);
+            if spans.len() < 2 {
+                return None;
+            }
+            // Dates left of the entry (a label column) or right of it (a date column).
+            if is_label(first.text.trim()) && gap(first, spans[1]) > 0.5 * row.size {
+                Some(first.text.trim())
+            } else if is_label(last.text.trim()) && gap(spans[spans.len() - 2], last) > 2.0 * row.size {
+                Some(last.text.trim())
+            } else {
+                None
+            }
         })
         .collect();
     let read_apart = labels.iter().filter(|l| alone.contains(*l)).count();
