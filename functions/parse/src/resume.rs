@@ -2052,11 +2052,30 @@ fn looks_like_name(line: &str) -> bool {
     if t.matches(',').count() > 1 {
         return false;
     }
-    // "CSE Sophomore", "Data Science Enthusiast": who the person is, not what they are called.
+    // "CSE Sophomore", "Data Science Enthusiast": who the person is, not what they are called;
+    // a template's placeholders and labels neither.
     if words.iter().any(|w| {
         matches!(
             w.to_lowercase().trim_matches(|c: char| !c.is_alphabetic()),
-            "sophomore" | "freshman" | "student" | "undergraduate" | "graduate" | "enthusiast" | "aspiring" | "fresher"
+            "sophomore"
+                | "freshman"
+                | "student"
+                | "undergraduate"
+                | "graduate"
+                | "enthusiast"
+                | "aspiring"
+                | "fresher"
+                // Template placeholders and field labels ("Your Location", "Quick Guide").
+                | "your"
+                | "location"
+                | "address"
+                | "phone"
+                | "mobile"
+                | "email"
+                | "website"
+                | "contact"
+                | "guide"
+                | "welcome"
         )
     }) {
         return false;
@@ -2201,6 +2220,14 @@ fn find_name(lines: &[&str], email: Option<&str>) -> Option<(String, usize)> {
             .filter(|w| local.contains(w.as_str()) || local.contains(&w.chars().take(3).collect::<String>()))
             .count();
         let score = in_email * 10 + 20usize.saturating_sub(i);
+        // "Dr. Alice Wonderland": the name without its honorific.
+        let name = ["Dr. ", "Prof. ", "Prof. Dr. ", "Mr. ", "Mrs. ", "Ms. ", "Mx. ", "Dipl.-Ing. "]
+            .iter()
+            .rev()
+            .find_map(|h| name.strip_prefix(h))
+            .filter(|rest| word_count(rest) >= 2)
+            .map(str::to_string)
+            .unwrap_or(name);
         candidates.push((title_case(&name), i, score));
     }
     candidates.into_iter().max_by_key(|c| c.2).map(|(n, i, _)| (n, i))
@@ -3101,6 +3128,7 @@ mod tests {
             "Full name: Tariq Bhat\ntariq@example.in\n",
             "Contact\nName Tariq Bhat\nEmail tariq@example.in\n",
             "ML Enthusiast\nPython, Pandas, Java\nTariq Bhat\ntariq@example.in\n",
+            "Dr. Tariq Bhat\nYour Location\nyouremail@example.com\n",
         ] {
             let norm = crate::extract::normalize(text);
             let r = structure(&norm, &split(&norm), &gz());
