@@ -547,6 +547,18 @@ const DEGREE_WORDS: &[&str] = &[
     "senior secondary",
     "higher secondary",
     "high school",
+    // German vocational and school qualifications.
+    "fachwirt",
+    "kaufmann",
+    "kauffrau",
+    "fachoberschulreife",
+    "fachhochschulreife",
+    "mittlere reife",
+    "realschulabschluss",
+    "hauptschulabschluss",
+    "fachabitur",
+    "meister",
+    "techniker",
     // Abbreviations common in India, the US and the UK.
     "bba",
     "bca",

@@ -54,6 +54,8 @@ pub fn extract(src: &str, deadline: Deadline) -> Result<String> {
     let mut out = String::with_capacity(src.len() / 2);
     let mut skip_depth = 0usize;
     let mut pre_depth = 0usize;
+    // An inline element just closed, with no text since.
+    let mut after_element = false;
     // Iterative traversal: hostile nesting depth cannot overflow the stack.
     for (i, edge) in doc.tree.root().traverse().enumerate() {
         if i.is_multiple_of(4096) {
@@ -72,7 +74,12 @@ pub fn extract(src: &str, deadline: Deadline) -> Result<String> {
                     }
                     if BLOCK.contains(&name) {
                         line_break(&mut out);
+                    } else if after_element && !out.ends_with([' ', '\n', '\t']) && !out.is_empty() {
+                        // "<span>Office Managerin</span><span>05/2021–heute</span>": boxes a
+                        // stylesheet sets apart (flex rows), with no space between in the markup.
+                        out.push('\t');
                     }
+                    after_element = false;
                     if name == "li" {
                         out.push_str("• ");
                     }
@@ -90,6 +97,7 @@ pub fn extract(src: &str, deadline: Deadline) -> Result<String> {
                     }
                 }
                 Node::Text(t) if skip_depth == 0 => {
+                    after_element = false;
                     if pre_depth > 0 {
                         out.push_str(t);
                     } else {
@@ -123,6 +131,7 @@ pub fn extract(src: &str, deadline: Deadline) -> Result<String> {
                     if BLOCK.contains(&name) {
                         line_break(&mut out);
                     }
+                    after_element = !BLOCK.contains(&name);
                 }
             }
         }
@@ -156,6 +165,13 @@ mod tests {
             t,
             "Jan de Vries\nAmsterdam & Utrecht\njan@example.nl\n2019 – heden\nOntwikkelaar, Bol.com\n• Rust\n• Go\n<https://github.com/jdv> GitHub"
         );
+    }
+
+    #[test]
+    fn boxes_set_side_by_side_stay_apart() {
+        let html = r#"<div class="top"><span class="role">Office Managerin</span><span class="period">05/2021–heute</span></div><div><span><b>E-Mail:</b> s@example.org</span><span><b>Profil:</b> x</span></div><p><b>Jo</b>hn</p>"#;
+        let t = super::super::normalize(&extract(html, Deadline::after(Duration::from_secs(5))).unwrap());
+        assert_eq!(t, "Office Managerin\t05/2021–heute\nE-Mail: s@example.org\tProfil: x\nJohn");
     }
 
     #[test]
