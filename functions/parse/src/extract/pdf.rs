@@ -191,6 +191,28 @@ fn label_column_read_apart(rows: &[Row], page: &str) -> bool {
             }
         })
         .collect();
+    // A sidebar beside the entries: many rows hold two texts, neither a date, a column
+    // apart; read by rows, such a page would interleave the sidebar with the entries, so it
+    // keeps the reader's order. (A place set at the right margin, "Research University ⟶ Milan, Italy", is no sidebar:
+    // the second text must start left of the page's middle.)
+    let right_edge = rows.iter().flat_map(|r| &r.spans).map(|s| s.bbox.x + s.bbox.width).fold(0.0f32, f32::max);
+    let sidebar_rows = rows
+        .iter()
+        .filter(|row| {
+            row.spans.windows(2).any(|w| {
+                let (a, b) = (w[0].text.trim(), w[1].text.trim());
+                !a.is_empty()
+                    && !b.is_empty()
+                    && !is_label(a)
+                    && !is_label(b)
+                    && gap(w[0], w[1]) > 2.0 * row.size
+                    && w[1].bbox.x < 0.5 * right_edge
+            })
+        })
+        .count();
+    if sidebar_rows >= 4 {
+        return false;
+    }
     let read_apart = labels.iter().filter(|l| alone.contains(*l)).count();
     // A label column (two dated rows or more) and the reader took at least one date away.
     labels.len() >= 2 && read_apart >= 1
