@@ -1293,7 +1293,13 @@ fn work_entry(e: &Entry) -> Work {
         let (pos, comp) = match (pos, comp) {
             (Some(p), Some(c)) => (Some(p), Some(c)),
             (Some(p), None) => {
-                let c = first_free(&used, true).or_else(|| first_free(&used, false));
+                // "Software Engineer, Apple – Cupertino, CA": the comma after the title names
+                // the employer; the part after the dash is the place.
+                let after_comma = ps
+                    .get(p + 1)
+                    .is_some_and(|n| n.secondary && !used[p + 1] && has_title_word(&n.text) == 0)
+                    .then_some(p + 1);
+                let c = after_comma.or_else(|| first_free(&used, true)).or_else(|| first_free(&used, false));
                 if let Some(c) = c {
                     used[c] = true;
                 }
@@ -3337,6 +3343,15 @@ mod tests {
         let e: Vec<(Option<&str>, Option<&str>)> =
             r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
         assert_eq!(e, [(Some("Master of Science"), Some("University of São Paulo"))]);
+    }
+
+    #[test]
+    fn title_comma_employer_dash_place() {
+        let text = "Jo Park\njo@example.com\n\nExperience\nSoftware Engineer, Apple – Cupertino, CA\tJune 2005 – Aug 2007\n• Built things\n";
+        let r = structure(text, &split(text), &gz());
+        let w: Vec<(Option<&str>, Option<&str>)> =
+            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
+        assert_eq!(w, [(Some("Apple"), Some("Software Engineer"))]);
     }
 
     #[test]
