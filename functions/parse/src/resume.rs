@@ -1044,10 +1044,13 @@ fn dangling_lines_joined(text: &str) -> Vec<String> {
     out
 }
 
-/// Of two readings of a section, the one with more complete entries; the first on a tie.
+/// Of two readings of a section, the one with more complete entries; on a tie the one with
+/// fewer incomplete ones, else the first.
 fn fuller<T>(first: Vec<T>, second: Vec<T>, complete: impl Fn(&T) -> bool) -> Vec<T> {
     let count = |v: &[T]| v.iter().filter(|x| complete(x)).count();
-    if count(&second) > count(&first) { second } else { first }
+    let (a, b) = (count(&first), count(&second));
+    // On a tie, the reading with fewer half entries (less noise) wins.
+    if b > a || b == a && b > 0 && second.len() < first.len() { second } else { first }
 }
 
 /// A line without its dates, and the dates, when it has some.
@@ -1390,14 +1393,21 @@ fn employer_of_prose(s: &str) -> String {
 /// with `period_ends`, a bullet ending in a full stop takes no continuation.
 fn bullets_unwrapped(text: &str, period_ends: bool) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
-    for l in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+    // A blank line ends a bullet: what follows it is no wrap.
+    let mut after_blank = false;
+    for l in text.lines().map(str::trim) {
+        if l.is_empty() {
+            after_blank = true;
+            continue;
+        }
         match lines.last_mut() {
-            Some(last) if !is_bullet(l) && is_bullet(last) && !(period_ends && last.ends_with('.')) => {
+            Some(last) if !after_blank && !is_bullet(l) && is_bullet(last) && !(period_ends && last.ends_with('.')) => {
                 last.push(' ');
                 last.push_str(l);
             }
             _ => lines.push(l.to_string()),
         }
+        after_blank = false;
     }
     lines
 }
@@ -1409,12 +1419,33 @@ fn bulleted_education(text: &str) -> Vec<Education> {
     // Governors University"): each line names both a degree and a school.
     let complete = |l: &str| degree_score(l) > 0 && institution_score(l) > 0;
     let per_line = lines.iter().filter(|l| !l.trim().is_empty()).all(|l| is_bullet(l) || complete(l));
-    lines
-        .iter()
-        .filter(|l| is_bullet(l) || per_line && complete(l))
-        .map(|l| education_entry(&entry_of_line(&strip_bullet(l))))
-        .filter(|e| e.institution.is_some() || e.study_type.is_some())
-        .collect()
+    let mut out = Vec::new();
+    // "First American University, Springfield" over "■ Ph.D. in …" and "■ M.S. in …": a school
+    // line heads the degree bullets under it.
+    let mut school: Option<String> = None;
+    for l in &lines {
+        if !is_bullet(l) && !(per_line && complete(l)) {
+            if institution_score(l) > 0 && degree_score(l) == 0 {
+                school = split_commas(&without_dates(l).map_or(l.clone(), |(rest, _)| rest))
+                    .first()
+                    .map(|s| clean_piece(s))
+                    .filter(|s| !s.is_empty());
+            }
+            continue;
+        }
+        // "● Thesis: …", "● GPA: 3.7": details of the degree above, no qualification.
+        if degree_score(l) + institution_score(l) == 0 {
+            continue;
+        }
+        let mut e = education_entry(&entry_of_line(&strip_bullet(l)));
+        if e.institution.is_none() && e.study_type.is_some() {
+            e.institution = school.clone();
+        }
+        if e.institution.is_some() || e.study_type.is_some() {
+            out.push(e);
+        }
+    }
+    out
 }
 
 /// One bullet per job ("* Software Engineer @ Microsoft (May 2022 - Aug 2025)"): a bullet
@@ -2822,7 +2853,20 @@ pub fn structure(text: &str, sections: &[Section], gazetteer: &Gazetteer) -> Res
         // reading gives more complete entries wins.
         let bulleted = bulleted_education(&s.text);
         let complete = |e: &Education| e.institution.is_some() && e.study_type.is_some();
-        let found = fuller(found, bulleted, complete);
+        // When the degrees themselves are the bullets, the bullet reading is the one to trust
+        // as long as it finds as much.
+        let (bulleted_degrees, plain_degrees) = s
+            .text
+            .lines()
+            .filter(|l| degree_score(l) > 0)
+            .fold((0, 0), |(b, p), l| if is_bullet(l) { (b + 1, p) } else { (b, p + 1) });
+        let found = if bulleted_degrees > plain_degrees
+            && bulleted.iter().filter(|e| complete(e)).count() >= found.iter().filter(|e| complete(e)).count()
+        {
+            bulleted
+        } else {
+            fuller(found, bulleted, complete)
+        };
         let form = europass_education(&s.text);
         r.education.extend(if form.is_empty() { found } else { form });
     }
@@ -3352,6 +3396,22 @@ mod tests {
         let w: Vec<(Option<&str>, Option<&str>)> =
             r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
         assert_eq!(w, [(Some("Apple"), Some("Software Engineer"))]);
+    }
+
+    #[test]
+    fn a_school_heading_its_degree_bullets() {
+        let text = "Jo Park\njo@example.com\n\nEducation\nFirst State University, Springfield, USA\n■ Ph.D. in Geophysics\tDec 2009 – Jul 2014\n● Thesis: lasers\n■ M.S. in Geophysics\tAug 2006 – Aug 2008\n\nRiver College, Dover, USA\n■ B.S. in Geography\tMay 2002 – May 2005\n";
+        let r = structure(text, &split(text), &gz());
+        let e: Vec<(Option<&str>, Option<&str>)> =
+            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        assert_eq!(
+            e,
+            [
+                (Some("Ph.D."), Some("First State University")),
+                (Some("M.S."), Some("First State University")),
+                (Some("B.S."), Some("River College"))
+            ]
+        );
     }
 
     #[test]
