@@ -1391,6 +1391,13 @@ fn employer_of_prose(s: &str) -> String {
 
 /// The section's non-empty lines with wrapped bullets joined back into one line each;
 /// with `period_ends`, a bullet ending in a full stop takes no continuation.
+/// Whether `line` continues the bullet `last`: no blank between, no bullet of its own, and
+/// (with `period_ends`) the bullet not closed by a full stop.
+fn wraps(last: &str, line: &str, after_blank: bool, period_ends: bool) -> bool {
+    let closed = period_ends && last.ends_with('.');
+    is_bullet(last) && !is_bullet(line) && !after_blank && !closed
+}
+
 fn bullets_unwrapped(text: &str, period_ends: bool) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     // A blank line ends a bullet: what follows it is no wrap.
@@ -1401,7 +1408,7 @@ fn bullets_unwrapped(text: &str, period_ends: bool) -> Vec<String> {
             continue;
         }
         match lines.last_mut() {
-            Some(last) if !after_blank && !is_bullet(l) && is_bullet(last) && !(period_ends && last.ends_with('.')) => {
+            Some(last) if wraps(last, l, after_blank, period_ends) => {
                 last.push(' ');
                 last.push_str(l);
             }
@@ -1424,7 +1431,8 @@ fn bulleted_education(text: &str) -> Vec<Education> {
     // line heads the degree bullets under it.
     let mut school: Option<String> = None;
     for l in &lines {
-        if !is_bullet(l) && !(per_line && complete(l)) {
+        let qualification = is_bullet(l) || per_line && complete(l);
+        if !qualification {
             if institution_score(l) > 0 && degree_score(l) == 0 {
                 school = split_commas(&without_dates(l).map_or(l.clone(), |(rest, _)| rest))
                     .first()
