@@ -1924,6 +1924,15 @@ fn education_entry(e: &Entry) -> Education {
 /// ("Licenciatura", "Informática").
 fn split_degree(s: &str) -> (String, Option<String>) {
     let s = s.trim();
+    // "BSc (Hons) Economics": the honours mark is part of the degree.
+    for hons in [" (Hons)", " (Honours)", " (Hons.)", " (Hon.)"] {
+        if let Some(at) = s.find(hons) {
+            let (degree, rest) = s.split_at(at + hons.len());
+            let rest = rest.trim().trim_start_matches(['–', '-', ',', ':']).trim();
+            let rest = rest.strip_prefix("in ").unwrap_or(rest).trim();
+            return (degree.trim().to_string(), (!rest.is_empty()).then(|| rest.to_string()));
+        }
+    }
     // Separators match in any case ("B.E. IN COMPUTER ENGINEERING"); ASCII lowercasing
     // keeps byte offsets.
     let lower = s.to_ascii_lowercase();
@@ -3420,6 +3429,12 @@ mod tests {
                 (Some("B.S."), Some("River College"))
             ]
         );
+    }
+
+    #[test]
+    fn an_honours_degree_keeps_its_mark() {
+        assert_eq!(split_degree("BSc (Hons) Economics"), ("BSc (Hons)".to_string(), Some("Economics".to_string())));
+        assert_eq!(split_degree("BA (Hons)"), ("BA (Hons)".to_string(), None));
     }
 
     #[test]
