@@ -1858,6 +1858,11 @@ fn education_entry(e: &Entry) -> Education {
         used[i] = true;
         // "12th from, Chaitanya Junior College": the preposition stays with the degree piece.
         let text = ps[i].text.strip_suffix(" from").unwrap_or(&ps[i].text);
+        // "Secondary School Certificate GPA of (9.3)": the grade is no part of the degree.
+        let text = match SCORE.find(text) {
+            Some(m) if m.start() > 0 => text[..m.start()].trim(),
+            _ => text,
+        };
         let (st, area) = split_degree(text);
         ed.study_type = Some(st);
         ed.area = area;

@@ -95,6 +95,7 @@ const HEADINGS: &[(SectionKind, &[&str])] = &[
         &[
             "experience",
             "work",
+            "internship",
             "work experience",
             "teaching experience",
             "leadership experience",
