@@ -779,6 +779,21 @@ fn label_first(line: &str) -> bool {
     })
 }
 
+/// A label over a list inside an entry ("Courses", "Highlights:"): part of the body.
+fn is_sub_label(t: &str) -> bool {
+    let key = t.trim().trim_end_matches(':').to_lowercase();
+    matches!(
+        key.as_str(),
+        "courses"
+            | "coursework"
+            | "relevant courses"
+            | "relevant coursework"
+            | "highlights"
+            | "key achievements"
+            | "responsibilities"
+    )
+}
+
 /// A line that opens with a grade ("CGPA: 8.96/10", "Score: 94% | Completed: 2022").
 fn opens_with_score(t: &str) -> bool {
     SCORE.find(t).is_some_and(|m| m.start() == 0)
@@ -793,7 +808,7 @@ fn classify(lines: &[String]) -> Vec<LineKind> {
         let t = l.trim();
         let kind = if t.is_empty() {
             LineKind::Blank
-        } else if is_bullet(t) {
+        } else if is_bullet(t) || is_sub_label(t) {
             LineKind::Bullet
         } else {
             let dated = has_entry_date(t);
@@ -814,9 +829,14 @@ fn classify(lines: &[String]) -> Vec<LineKind> {
                 // A wrapped bullet: follows a bullet line directly, and either starts in
                 // lowercase or the bullet before did not end a sentence.
                 let prev = (i > 0).then(|| (&kinds[i - 1], lines[i - 1].trim()));
+                // A line opening with a link ("<https://…> Fairwarden High School", as the
+                // HTML reader keeps targets) is a new item, not a wrap.
+                let names_entry = t.starts_with("<http");
                 match prev {
                     Some((LineKind::Bullet, p))
-                        if !next_dated && (t.starts_with(char::is_lowercase) || !p.ends_with(['.', '!', '?'])) =>
+                        if !next_dated
+                            && !names_entry
+                            && (t.starts_with(char::is_lowercase) || !p.ends_with(['.', '!', '?'])) =>
                     {
                         LineKind::Bullet
                     }
@@ -1395,7 +1415,9 @@ fn employer_of_prose(s: &str) -> String {
 /// (with `period_ends`) the bullet not closed by a full stop.
 fn wraps(last: &str, line: &str, after_blank: bool, period_ends: bool) -> bool {
     let closed = period_ends && last.ends_with('.');
-    is_bullet(last) && !is_bullet(line) && !after_blank && !closed
+    // "<https://…> Fairwarden High School" after a course bullet opens the next entry.
+    let names_entry = line.starts_with("<http");
+    is_bullet(last) && !is_bullet(line) && !after_blank && !closed && !names_entry && !is_sub_label(line)
 }
 
 fn bullets_unwrapped(text: &str, period_ends: bool) -> Vec<String> {

@@ -590,6 +590,17 @@ pub fn split(text: &str) -> Vec<Section> {
             current.text.push(' ');
             continue;
         }
+        // "Courses" under a degree (JSON Resume themes list them per entry): part of that entry.
+        if current.kind == SectionKind::Education
+            && matches!(
+                heading_key(line).as_str(),
+                "courses" | "coursework" | "relevant courses" | "relevant coursework" | "course work"
+            )
+        {
+            current.text.push_str(line.trim());
+            current.text.push('\n');
+            continue;
+        }
         // "Skills: Rust, Go" on one line: a one-line list section, after which the
         // section around it goes on. Only list-like kinds, never inside a skills section,
         // where "Languages: Python, Go" is a category, and no skills inside entries, where
@@ -730,6 +741,8 @@ mod tests {
         let s = split("EXPERIENCE\nEngineer, Acme\nTech Stack: Python, Go\tAug 2024 - present\n");
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].kind, SectionKind::Work);
+        let s = split("Education\nMIT\nB.S. in CS\nCourses\n• Databases\nRiver High School\nDiploma\n");
+        assert_eq!(s.len(), 1);
         let s = split(
             "Ana Lima\nExperience\tData Engineer\tSep 2021–Present\nAcme\n– Mentored four students on research\nprojects\nEducation\tM.Sc. Physics\n",
         );
