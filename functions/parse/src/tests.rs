@@ -397,33 +397,3 @@ async fn upload_urls_are_refused_clearly_where_storage_cannot_sign() {
     let (status, _) = call(req(serde_json::json!({"name": "cv.pdf"})), Some(Principal::dev())).await;
     assert_eq!(status, 400);
 }
-
-#[test]
-#[ignore]
-fn scratch_dump() {
-    let path = std::env::var("DUMP").unwrap();
-    let bytes = std::fs::read(&path).unwrap();
-    let out = parser()
-        .parse_blocking(&bytes, None, Some(&path), crate::Deadline::after(std::time::Duration::from_secs(30)))
-        .unwrap();
-    for s in &out.sections {
-        println!("--- {:?} {:?} {} chars", s.kind, s.title, s.text.len());
-    }
-    if std::env::var("FULL").is_ok() {
-        println!("{}\n=====\n{}", out.text, serde_json::to_string_pretty(&out.resume).unwrap());
-    }
-}
-
-#[test]
-#[ignore]
-fn scratch_spans() {
-    let path = std::env::var("DUMP").unwrap();
-    let doc = pdf_oxide::PdfDocument::from_bytes(std::fs::read(&path).unwrap()).unwrap();
-    let page: usize = std::env::var("PAGE").ok().and_then(|p| p.parse().ok()).unwrap_or(0);
-    for s in doc.extract_spans(page).unwrap().iter().take(400) {
-        println!(
-            "{:7.1} {:7.1} w{:6.1} h{:5.1} fs{:4.1} {:?}",
-            s.bbox.x, s.bbox.y, s.bbox.width, s.bbox.height, s.font_size, s.text
-        );
-    }
-}

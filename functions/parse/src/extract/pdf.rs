@@ -429,6 +429,11 @@ fn isolate_display_lines(page: &str, rows: &[Row]) -> String {
             lines.splice(at..=at, [first, second]);
         }
     }
+    joined_like(&lines, page)
+}
+
+/// Lines joined again, ending in a newline when the page they came from did.
+fn joined_like(lines: &[String], page: &str) -> String {
     let mut out = lines.join("\n");
     if page.ends_with('\n') {
         out.push('\n');
@@ -509,11 +514,7 @@ fn attach_lone_dates(page: &str, rows: &[Row]) -> String {
     if !changed {
         return page.to_string();
     }
-    let mut out = lines.join("\n");
-    if page.ends_with('\n') {
-        out.push('\n');
-    }
-    out
+    joined_like(&lines, page)
 }
 
 /// A line that opens with a separator (", Memories By Design, Inc.") is the second half of
@@ -555,11 +556,7 @@ fn rejoin_row_fragments(page: &str, rows: &[Row]) -> String {
     if !changed {
         return page.to_string();
     }
-    let mut out = lines.join("\n");
-    if page.ends_with('\n') {
-        out.push('\n');
-    }
-    out
+    joined_like(&lines, page)
 }
 
 /// Words hyphenated at a line's end ("… contractuel en Ma-" / "thématiques") made whole:
@@ -631,11 +628,7 @@ fn restore_title_row(page: &str, rows: &[Row]) -> String {
         let emptied = taken.iter().any(|(t, _)| *t == k) && l.trim().is_empty();
         (!emptied).then_some(l)
     }));
-    let mut text = out.join("\n");
-    if page.ends_with('\n') {
-        text.push('\n');
-    }
-    text
+    joined_like(&out, page)
 }
 
 /// Turns the spaces at each gap into a tab, which the normaliser keeps as a column break.
