@@ -115,8 +115,9 @@ struct Row<'a> {
     size: f32,
 }
 
-/// The page's spans grouped into rows, top to bottom. A span within 0.3 em of a row's
-/// baseline belongs to it, which keeps sub- and superscripts (the "E" of LaTeX) on their line.
+/// The page's spans grouped into rows, top to bottom; spans of whitespace alone are left out,
+/// so every span of a row has text. A span within 0.3 em of a row's baseline belongs to it,
+/// which keeps sub- and superscripts (the "E" of LaTeX) on their line.
 fn rows_of(spans: &[TextSpan]) -> Vec<Row<'_>> {
     let mut sorted: Vec<&TextSpan> = spans.iter().filter(|s| !s.text.trim().is_empty()).collect();
     sorted.sort_by(|a, b| b.bbox.y.total_cmp(&a.bbox.y).then(a.bbox.x.total_cmp(&b.bbox.x)));
@@ -176,7 +177,7 @@ fn label_column_read_apart(rows: &[Row], page: &str) -> bool {
     let labels: Vec<&str> = rows
         .iter()
         .filter_map(|row| {
-            let spans: Vec<&&TextSpan> = row.spans.iter().filter(|s| !s.text.trim().is_empty()).collect();
+            let spans = &row.spans;
             let (first, last) = (spans.first()?, spans.last()?);
             if spans.len() < 2 {
                 return None;
@@ -201,12 +202,7 @@ fn label_column_read_apart(rows: &[Row], page: &str) -> bool {
         .filter(|row| {
             row.spans.windows(2).any(|w| {
                 let (a, b) = (w[0].text.trim(), w[1].text.trim());
-                !a.is_empty()
-                    && !b.is_empty()
-                    && !is_label(a)
-                    && !is_label(b)
-                    && gap(w[0], w[1]) > 2.0 * row.size
-                    && w[1].bbox.x < 0.5 * right_edge
+                !is_label(a) && !is_label(b) && gap(w[0], w[1]) > 2.0 * row.size && w[1].bbox.x < 0.5 * right_edge
             })
         })
         .count();
@@ -382,10 +378,6 @@ fn isolate_display_lines(page: &str, rows: &[Row]) -> String {
         let mut runs: Vec<String> = Vec::new();
         let mut previous: Option<&TextSpan> = None;
         for span in &row.spans {
-            // A space drawn on its own neither starts nor breaks a run.
-            if span.text.trim().is_empty() {
-                continue;
-            }
             let large = span.font_size >= 1.25 * body;
             match (previous, runs.last_mut()) {
                 (Some(p), Some(run)) if large && gap(p, span) < row.size => {
@@ -399,8 +391,7 @@ fn isolate_display_lines(page: &str, rows: &[Row]) -> String {
             }
             previous = large.then_some(*span);
         }
-        let alone = runs.len() == 1
-            && row.spans.iter().filter(|s| s.font_size < 1.25 * body && !s.text.trim().is_empty()).count() == 0;
+        let alone = runs.len() == 1 && row.spans.iter().all(|s| s.font_size >= 1.25 * body);
         for big in runs {
             let big = big.as_str();
             if big.chars().count() < 3 || big.chars().count() > 60 {
@@ -419,10 +410,8 @@ fn isolate_display_lines(page: &str, rows: &[Row]) -> String {
                 let head = t[..t.len() - big.len()].trim().to_string();
                 // Alone on its row, it goes where its row is: above the text it was glued
                 // to (a name over the address) or below it (a title's wrapped second line).
-                let head_row_y = rows
-                    .iter()
-                    .find(|r| r.spans.iter().any(|s| !s.text.trim().is_empty() && head.starts_with(s.text.trim())))
-                    .map(|r| r.y);
+                let head_row_y =
+                    rows.iter().find(|r| r.spans.iter().any(|s| head.starts_with(s.text.trim()))).map(|r| r.y);
                 let above = head_row_y.is_none_or(|y| row.y > y);
                 if alone && above { (big.to_string(), head) } else { (head, big.to_string()) }
             };
@@ -470,7 +459,7 @@ fn attach_lone_dates(page: &str, rows: &[Row]) -> String {
     for row in rows {
         for (k, span) in row.spans.iter().enumerate() {
             let date = span.text.trim();
-            if date.is_empty() || !alone(date) {
+            if !alone(date) {
                 continue;
             }
             let Some(lone) = lines.iter().position(|l| l.trim() == date) else { continue };
@@ -478,8 +467,8 @@ fn attach_lone_dates(page: &str, rows: &[Row]) -> String {
                 continue;
             }
             // The nearest text beside it on its row.
-            let left = row.spans[..k].iter().rev().find(|s| !s.text.trim().is_empty());
-            let right = row.spans[k + 1..].iter().find(|s| !s.text.trim().is_empty());
+            let left = row.spans[..k].last();
+            let right = row.spans.get(k + 1);
             let (neighbour, date_after) = match (left, right) {
                 (Some(l), Some(r)) => {
                     if gap(l, span) <= gap(span, r) {
@@ -529,13 +518,8 @@ fn rejoin_row_fragments(page: &str, rows: &[Row]) -> String {
         let fragment = t.starts_with([',', '–', '—', '|']) && t.chars().count() > 3;
         let head = fragment
             .then(|| {
-                let row = rows.iter().find(|r| {
-                    r.spans.iter().skip(1).any(|s| {
-                        let s = s.text.trim();
-                        !s.is_empty() && t.starts_with(s)
-                    })
-                })?;
-                let first = row.spans.iter().map(|s| s.text.trim()).find(|s| !s.is_empty())?;
+                let row = rows.iter().find(|r| r.spans.iter().skip(1).any(|s| t.starts_with(s.text.trim())))?;
+                let first = row.spans.first()?.text.trim();
                 // The same words may head another line too: the nearest one above wins.
                 let same: Vec<usize> = (0..lines.len()).filter(|&h| lines[h].trim() == first).collect();
                 same.iter().rev().find(|&&h| h < k).or_else(|| same.first()).copied()
@@ -592,18 +576,11 @@ fn join_hyphenated(page: &str) -> String {
 /// first, whole. Nothing changes unless every word is found there, in order.
 fn restore_title_row(page: &str, rows: &[Row]) -> String {
     let largest = rows.iter().flat_map(|r| &r.spans).map(|s| s.font_size).fold(0.0f32, f32::max);
-    let Some(row) = rows.iter().find(|r| r.spans.iter().any(|s| s.font_size >= largest && !s.text.trim().is_empty()))
-    else {
+    let Some(row) = rows.iter().find(|r| r.spans.iter().any(|s| s.font_size >= largest)) else {
         return page.to_string();
     };
-    let title: String = row
-        .spans
-        .iter()
-        .filter(|s| s.font_size >= 0.9 * largest)
-        .map(|s| s.text.trim())
-        .filter(|t| !t.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let title: String =
+        row.spans.iter().filter(|s| s.font_size >= 0.9 * largest).map(|s| s.text.trim()).collect::<Vec<_>>().join(" ");
     let mut lines: Vec<String> = page.lines().map(str::to_string).collect();
     // One word is half a name set on two rows ("Séraphin" over "Lampion"): left alone.
     if title.split_whitespace().count() < 2 || lines.iter().any(|l| l.trim() == title) {
