@@ -208,6 +208,13 @@ pub struct DateRange {
     pub span: (usize, usize),
 }
 
+impl DateRange {
+    /// The start, and the end unless the range is open: JSON Resume's `startDate`/`endDate`.
+    pub fn start_end(&self) -> (Option<String>, Option<String>) {
+        (self.start.clone(), if self.open { None } else { self.end.clone() })
+    }
+}
+
 /// Normalise one date match to `YYYY-MM` or `YYYY`.
 pub fn normalize(s: &str) -> Option<String> {
     static YEAR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:19|20)\d\d").expect("year"));

@@ -779,6 +779,12 @@ fn label_first(line: &str) -> bool {
     })
 }
 
+/// A line opening with a link ("<https://…> Fairwarden High School", as the HTML reader keeps
+/// link targets) starts a new item: it never continues the bullet above.
+fn opens_with_link(line: &str) -> bool {
+    line.starts_with("<http")
+}
+
 /// A label over a list inside an entry ("Courses", "Highlights:"): part of the body.
 fn is_sub_label(t: &str) -> bool {
     let key = t.trim().trim_end_matches(':').to_lowercase();
@@ -829,9 +835,7 @@ fn classify(lines: &[String]) -> Vec<LineKind> {
                 // A wrapped bullet: follows a bullet line directly, and either starts in
                 // lowercase or the bullet before did not end a sentence.
                 let prev = (i > 0).then(|| (&kinds[i - 1], lines[i - 1].trim()));
-                // A line opening with a link ("<https://…> Fairwarden High School", as the
-                // HTML reader keeps targets) is a new item, not a wrap.
-                let names_entry = t.starts_with("<http");
+                let names_entry = opens_with_link(t);
                 match prev {
                     Some((LineKind::Bullet, p))
                         if !next_dated
@@ -1284,8 +1288,7 @@ fn work_entry(e: &Entry) -> Work {
     let (mut ps, at_pair) = pieces(&e.header);
     let mut w = Work::default();
     if let Some(d) = &e.dates {
-        w.start_date = d.start.clone();
-        w.end_date = if d.open { None } else { d.end.clone() };
+        (w.start_date, w.end_date) = d.start_end();
     }
     let mut used = vec![false; ps.len()];
     if let Some((p, c)) = at_pair {
@@ -1415,8 +1418,7 @@ fn employer_of_prose(s: &str) -> String {
 /// (with `period_ends`) the bullet not closed by a full stop.
 fn wraps(last: &str, line: &str, after_blank: bool, period_ends: bool) -> bool {
     let closed = period_ends && last.ends_with('.');
-    // "<https://…> Fairwarden High School" after a course bullet opens the next entry.
-    let names_entry = line.starts_with("<http");
+    let names_entry = opens_with_link(line);
     is_bullet(last) && !is_bullet(line) && !after_blank && !closed && !names_entry && !is_sub_label(line)
 }
 
@@ -1574,8 +1576,7 @@ fn europass_jobs(text: &str) -> Vec<Work> {
                 ..Work::default()
             };
             if let Some(d) = get("dates").and_then(|d| dates::find_range(&d)) {
-                w.start_date = d.start.clone();
-                w.end_date = if d.open { None } else { d.end.clone() };
+                (w.start_date, w.end_date) = d.start_end();
             }
             (w.name.is_some() || w.position.is_some()).then_some(w)
         })
@@ -1596,8 +1597,7 @@ fn europass_education(text: &str) -> Vec<Education> {
             e.institution =
                 get("school").and_then(|s| split_commas(&s).first().map(|n| clean_piece(n))).filter(|n| !n.is_empty());
             if let Some(d) = get("dates").and_then(|d| dates::find_range(&d)) {
-                e.start_date = d.start.clone();
-                e.end_date = if d.open { None } else { d.end.clone() };
+                (e.start_date, e.end_date) = d.start_end();
             }
             (e.institution.is_some() || e.study_type.is_some()).then_some(e)
         })
@@ -1611,21 +1611,10 @@ static LINK_TARGET: LazyLock<Regex> =
 
 /// The header row of a table of entries: "Degree<tab>Institution<tab>Tenure<tab>Notes".
 fn is_table_header(line: &str) -> bool {
-    const LABELS: &[&str] = &[
-        "degree",
-        "institution",
-        "school",
-        "university",
-        "college",
+    // Besides the fields a form names, a table's columns hold these.
+    const COLUMNS: &[&str] = &[
         "tenure",
         "notes",
-        "company",
-        "employer",
-        "organisation",
-        "organization",
-        "role",
-        "position",
-        "title",
         "duration",
         "year",
         "years",
@@ -1639,38 +1628,39 @@ fn is_table_header(line: &str) -> bool {
         "gpa",
         "percentage",
         "board",
-        "qualification",
         "course",
     ];
     let cells: Vec<String> =
         line.split(['\t', '|']).map(|c| c.trim().to_lowercase()).filter(|c| !c.is_empty()).collect();
-    cells.len() >= 2 && cells.iter().all(|c| LABELS.contains(&c.as_str()))
+    // Of the form's fields, "Name" and "Designation" are not taken for table columns.
+    let column = |c: &str| COLUMNS.contains(&c) || FIELDS.contains(&c) && !matches!(c, "name" | "designation");
+    cells.len() >= 2 && cells.iter().all(|c| column(c))
 }
 
 /// A label of a form-like resume ("University Name", "Education Degree", "Company").
 fn is_field_label(label: &str) -> bool {
     let l = label.trim().to_lowercase();
-    word_count(&l) <= 3
-        && [
-            "name",
-            "degree",
-            "university",
-            "institution",
-            "school",
-            "college",
-            "company",
-            "employer",
-            "organisation",
-            "organization",
-            "position",
-            "title",
-            "role",
-            "designation",
-            "qualification",
-        ]
-        .iter()
-        .any(|w| l.split_whitespace().any(|t| t == *w))
+    word_count(&l) <= 3 && l.split_whitespace().any(|t| FIELDS.contains(&t))
 }
+
+/// The fields a form-like resume labels: "University Name", "Company", "Degree".
+const FIELDS: &[&str] = &[
+    "name",
+    "degree",
+    "university",
+    "institution",
+    "school",
+    "college",
+    "company",
+    "employer",
+    "organisation",
+    "organization",
+    "position",
+    "title",
+    "role",
+    "designation",
+    "qualification",
+];
 
 /// A name given in a sentence, in the languages the headings cover.
 static MY_NAME_IS: LazyLock<Regex> = LazyLock::new(|| {
@@ -1752,8 +1742,7 @@ fn written_out_jobs(text: &str) -> Vec<Work> {
             w.location = Some(place.join(", "));
         }
         w.position = title;
-        w.start_date = d.start.clone();
-        w.end_date = if d.open { None } else { d.end.clone() };
+        (w.start_date, w.end_date) = d.start_end();
         out.push(w);
     }
     out
@@ -1849,8 +1838,7 @@ fn education_entry(e: &Entry) -> Education {
     let mut ed = Education::default();
     if let Some(d) = &e.dates {
         if dates::is_range(d) {
-            ed.start_date = d.start.clone();
-            ed.end_date = if d.open { None } else { d.end.clone() };
+            (ed.start_date, ed.end_date) = d.start_end();
         } else {
             ed.end_date = d.start.clone();
         }
@@ -2772,8 +2760,7 @@ fn projects(text: &str) -> Vec<Project> {
                 let mut p = Project::default();
                 let mut head = l.replace("**", "");
                 if let Some(d) = dates::find_range(&head) {
-                    p.start_date = d.start.clone();
-                    p.end_date = if d.open { None } else { d.end.clone() };
+                    (p.start_date, p.end_date) = d.start_end();
                     head = format!("{} {}", &head[..d.span.0], &head[d.span.1..]);
                 }
                 p.url = find_url(&head, None);
@@ -2931,6 +2918,16 @@ pub fn structure(text: &str, sections: &[Section], gazetteer: &Gazetteer) -> Res
 mod tests {
     use super::*;
     use crate::sections::split;
+
+    /// (degree, school) of each education entry.
+    fn degrees(r: &Resume) -> Vec<(Option<&str>, Option<&str>)> {
+        r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect()
+    }
+
+    /// (employer, title) of each job.
+    fn jobs(r: &Resume) -> Vec<(Option<&str>, Option<&str>)> {
+        r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect()
+    }
 
     fn gz() -> Gazetteer {
         Gazetteer::new(
@@ -3090,8 +3087,7 @@ mod tests {
     fn jobs_written_as_sentences() {
         let text = "Priya Raman\npriya.raman@example.in\n\nPROFESSIONAL EXPERIENCE\n\u{2022} Currently working with Tessellate Analytics, from Jan 2021 to till date in the designation of\nLead Data Engineer.\n\u{2022} Worked for Kaveri Systems Pvt Ltd, Chennai from Jun 2017 to Dec 2020 in the designation \u{2013} Software Engineer.\n\u{2022} Worked as a Trainee Analyst at Mandovi Bank from 2015 to 2017.\n\u{2022} Built batch pipelines in Spark.\n";
         let r = structure(text, &split(text), &gz());
-        let got: Vec<(Option<&str>, Option<&str>)> =
-            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
+        let got = jobs(&r);
         assert_eq!(
             got,
             [
@@ -3136,8 +3132,7 @@ mod tests {
     fn a_degree_opening_the_line_under_the_school() {
         let text = "Noor Haddad\nnoor@example.com\n\n## Education\nRiverside School of Art\t2018\nBachelor of Fine Arts (BFA). Major in Illustration, minor in Print.\n";
         let r = structure(text, &split(text), &gz());
-        let got: Vec<(Option<&str>, Option<&str>)> =
-            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        let got = degrees(&r);
         assert_eq!(got, [(Some("Bachelor of Fine Arts"), Some("Riverside School of Art"))]);
     }
 
@@ -3156,8 +3151,7 @@ mod tests {
     fn label_column_entries_keep_their_own_headers() {
         let text = "Lena Vogt\nlena@example.de\n\nEducation\n10/2012–09/2016 M.A. in History at the University of Kiel\nThesis: Hanseatic trade; supervisor: Prof.\nDr. K. Berg.\n\nSince 10/2016 Ph.D. student at the University of Bonn.\nI intend to submit the thesis in May, 2021.\n";
         let r = structure(text, &split(text), &gz());
-        let got: Vec<(Option<&str>, Option<&str>)> =
-            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        let got = degrees(&r);
         assert_eq!(got, [(Some("M.A."), Some("University of Kiel")), (Some("Ph.D."), Some("University of Bonn"))]);
     }
 
@@ -3253,8 +3247,7 @@ mod tests {
     fn one_bullet_per_job() {
         let text = "Tomás Ferreira\nt@example.pt\n\nExperience:\n* Backend Engineer @ Tidepool (Nov 2023 - present)\n* Software Engineer II @ Northwind Ltd. (May 2020 - Aug 2023)\n\n* Java Developer @ Globex (Jun 2016 - Feb 2018)\n";
         let r = structure(text, &split(text), &gz());
-        let got: Vec<(Option<&str>, Option<&str>)> =
-            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
+        let got = jobs(&r);
         assert_eq!(
             got,
             [
@@ -3281,8 +3274,7 @@ mod tests {
     fn degrees_written_in_a_school_and_school_classes() {
         let text = "Rhea Das\nrhea@example.in\n\nEducation\n  - B.Tech Computer Science in Indian Institute of Technology, Patna (2021 – 2025)\n  - High School in St. Xavier's School, Ranchi (2020)\n\nRhea Das\n";
         let r = structure(text, &split(text), &gz());
-        let got: Vec<(Option<&str>, Option<&str>)> =
-            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        let got = degrees(&r);
         assert_eq!(
             got,
             [
@@ -3319,8 +3311,7 @@ mod tests {
     fn keywords_above_the_next_header_stay_with_their_job() {
         let text = "Jo Park\njo@example.com\n\nEmployment\nLead Engineer, Northwind\n2019-03 — Present\n• Led the platform team\nRust Go Kafka Postgres Terraform Kubernetes Linux\nSenior Developer, Globex\n2015-01 — 2019-02\n• Built billing\nActive Directory Linux\nIntern, Initech\n2015-01 — 2019-02\n• Built billing\n";
         let r = structure(text, &split(text), &gz());
-        let got: Vec<(Option<&str>, Option<&str>)> =
-            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
+        let got = jobs(&r);
         assert_eq!(
             got,
             [
@@ -3337,11 +3328,9 @@ mod tests {
         let norm = crate::extract::normalize(text);
         let r = structure(&norm, &split(&norm), &gz());
         assert_eq!(r.basics.name.as_deref(), Some("Priya Nair"));
-        let w: Vec<(Option<&str>, Option<&str>)> =
-            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
+        let w = jobs(&r);
         assert_eq!(w, [(Some("Zentrix Labs"), Some("SDE Intern"))]);
-        let e: Vec<(Option<&str>, Option<&str>)> =
-            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        let e = degrees(&r);
         assert_eq!(e, [(Some("B.Tech"), Some("National Institute of Technology"))]);
     }
 
@@ -3350,8 +3339,7 @@ mod tests {
         let text = "Jane A. Cooper\nFullstack Developer\njane@example.com\nWork\nSoftware Engineer III\n<https://example.com> Example Inc. · Internal tools and services.\nMar 2016 – Present\nSan Francisco, CA\nWork included the build system.\n• Wrote a build system\n";
         let r = structure(text, &split(text), &gz());
         assert_eq!(r.basics.name.as_deref(), Some("Jane A. Cooper"));
-        let w: Vec<(Option<&str>, Option<&str>)> =
-            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
+        let w = jobs(&r);
         assert_eq!(w, [(Some("Example Inc."), Some("Software Engineer III"))]);
     }
 
@@ -3359,8 +3347,7 @@ mod tests {
     fn a_grade_line_with_a_date_is_a_detail() {
         let text = "Meena R\nmeena@example.in\n\nEDUCATION\nBachelor of Engineering - Computer Science (2021–2025)\nPSG College of Technology, Coimbatore\nCGPA: 8.7/10 | Completed: April 2025\n\nHigher Secondary (Class XII)\nKendriya Vidyalaya\nScore: 94% | Completed: 2021\n";
         let r = structure(text, &split(text), &gz());
-        let got: Vec<(Option<&str>, Option<&str>)> =
-            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        let got = degrees(&r);
         assert_eq!(
             got,
             [
@@ -3374,8 +3361,7 @@ mod tests {
     fn one_qualification_per_line_and_a_title_before_a_colon() {
         let text = "Kai Moreno\nkai@example.com\n\nEducation\n\tPhD. Bioengineering, Stanford University (expected 2027)\n\tB.S. Computer Science, Western Governors University\n\tB.A. Media Studies, Ramapo College\n\nExperience\n\tHelixa Labs\n\t\tFounder & Lead Developer: Built a platform for sequencing analysis (2021-2022).\n";
         let r = structure(text, &split(text), &gz());
-        let got: Vec<(Option<&str>, Option<&str>)> =
-            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        let got = degrees(&r);
         assert_eq!(
             got,
             [
@@ -3384,8 +3370,7 @@ mod tests {
                 (Some("B.A."), Some("Ramapo College"))
             ]
         );
-        let w: Vec<(Option<&str>, Option<&str>)> =
-            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
+        let w = jobs(&r);
         assert_eq!(w, [(Some("Helixa Labs"), Some("Founder & Lead Developer"))]);
     }
 
@@ -3410,8 +3395,7 @@ mod tests {
     fn classic_europass_form() {
         let text = "Giulia Rossi\ngiulia.rossi@example.it\n\nWork experience\nDates\tMarch 2019 – present\nOccupation or position held\tData Engineer\nMain activities and\tStreaming pipelines in Scala\nresponsibilities\nName and address of employer\tLombardia Energia S.p.A., Milano\n\nDates\tJune 2016 – February 2019\nOccupation or position held\tBusiness Analyst\nName and address of employer\tBanca Adriatica, Bologna\n\nEducation and training\nDates\t2014 – 2016\nTitle of qualification awarded\tMaster of Science in Data Science\nName and type of organisation\tPolitecnico di Milano\nproviding education and\ntraining\n";
         let r = structure(text, &split(text), &gz());
-        let w: Vec<(Option<&str>, Option<&str>)> =
-            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
+        let w = jobs(&r);
         assert_eq!(
             w,
             [
@@ -3419,8 +3403,7 @@ mod tests {
                 (Some("Banca Adriatica"), Some("Business Analyst"))
             ]
         );
-        let e: Vec<(Option<&str>, Option<&str>)> =
-            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        let e = degrees(&r);
         assert_eq!(e, [(Some("Master of Science"), Some("Politecnico di Milano"))]);
     }
 
@@ -3428,8 +3411,7 @@ mod tests {
     fn a_name_wrapped_after_a_joining_word() {
         let text = "Ana Lima\nana@example.com\n\nEducation\n2014–2017\tMaster of Science in Physics, University of\nSão Paulo, Brazil\n";
         let r = structure(text, &split(text), &gz());
-        let e: Vec<(Option<&str>, Option<&str>)> =
-            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        let e = degrees(&r);
         assert_eq!(e, [(Some("Master of Science"), Some("University of São Paulo"))]);
     }
 
@@ -3437,8 +3419,7 @@ mod tests {
     fn title_comma_employer_dash_place() {
         let text = "Jo Park\njo@example.com\n\nExperience\nSoftware Engineer, Apple – Cupertino, CA\tJune 2005 – Aug 2007\n• Built things\n";
         let r = structure(text, &split(text), &gz());
-        let w: Vec<(Option<&str>, Option<&str>)> =
-            r.work.iter().map(|w| (w.name.as_deref(), w.position.as_deref())).collect();
+        let w = jobs(&r);
         assert_eq!(w, [(Some("Apple"), Some("Software Engineer"))]);
     }
 
@@ -3446,8 +3427,7 @@ mod tests {
     fn a_school_heading_its_degree_bullets() {
         let text = "Jo Park\njo@example.com\n\nEducation\nFirst State University, Springfield, USA\n■ Ph.D. in Geophysics\tDec 2009 – Jul 2014\n● Thesis: lasers\n■ M.S. in Geophysics\tAug 2006 – Aug 2008\n\nRiver College, Dover, USA\n■ B.S. in Geography\tMay 2002 – May 2005\n";
         let r = structure(text, &split(text), &gz());
-        let e: Vec<(Option<&str>, Option<&str>)> =
-            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        let e = degrees(&r);
         assert_eq!(
             e,
             [
@@ -3468,8 +3448,7 @@ mod tests {
     fn school_levels_and_affiliated_colleges() {
         let text = "Lakshmi Rao\nlakshmi@example.in\n\nEducation\n\u{2022} B.Tech (Civil), Vasavi College of Engineering, Osmania University 2016 with 81%\n\u{2022} 12th from, Narayana Junior College 2012 with 90%\n\u{2022} 10th from St. Ann's High School 2010\n";
         let r = structure(text, &split(text), &gz());
-        let got: Vec<(Option<&str>, Option<&str>)> =
-            r.education.iter().map(|e| (e.study_type.as_deref(), e.institution.as_deref())).collect();
+        let got = degrees(&r);
         assert_eq!(
             got,
             [
