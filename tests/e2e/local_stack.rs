@@ -7,12 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 async fn start(data: &Path) -> Proc {
-    let port = catalyst_e2e::free_port();
     let mut env = local_env(data);
     env.insert("CATALYST_AUTH".into(), "off".into());
-    env.insert("PORT".into(), port.to_string());
-    let addr = format!("127.0.0.1:{port}");
-    Proc::start_http(&bin("catalyst"), &["serve", "--addr", &addr, "--poll-ms", "50"], env, data).await
+    let args =
+        |port: u16| ["serve", "--addr", &format!("127.0.0.1:{port}"), "--poll-ms", "50"].map(String::from).to_vec();
+    Proc::start_http_with(&bin("catalyst"), args, env, data).await
 }
 
 async fn status(p: &Proc) -> serde_json::Value {

@@ -81,15 +81,41 @@ impl Proc {
     }
 
     /// Start an HTTP-mode binary on a free port and wait until `/healthz` answers.
-    pub async fn start_http(binary: &Path, args: &[&str], mut env: HashMap<String, String>, log_dir: &Path) -> Proc {
-        let port = free_port();
-        env.entry("PORT".into()).or_insert_with(|| port.to_string());
-        let port: u16 = env["PORT"].parse().unwrap();
-        let mut p = Proc::start(binary, args, &env, log_dir);
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        p.addr = Some(addr);
-        p.wait_healthy(Duration::from_secs(30)).await;
-        p
+    pub async fn start_http(binary: &Path, args: &[&str], env: HashMap<String, String>, log_dir: &Path) -> Proc {
+        if let Some(port) = env.get("PORT").and_then(|p| p.parse::<u16>().ok()) {
+            let mut p = Proc::start(binary, args, &env, log_dir);
+            p.addr = Some(SocketAddr::from(([127, 0, 0, 1], port)));
+            p.wait_healthy(Duration::from_secs(30)).await;
+            return p;
+        }
+        Proc::start_http_with(binary, |_| args.iter().map(|a| a.to_string()).collect(), env, log_dir).await
+    }
+
+    /// Start an HTTP-mode binary on a free port (given to `args` and as `PORT`) and wait until
+    /// `/healthz` answers. A port found free can be taken by a test running in parallel before
+    /// the child binds it; such a start is tried again on another port.
+    pub async fn start_http_with(
+        binary: &Path,
+        args: impl Fn(u16) -> Vec<String>,
+        env: HashMap<String, String>,
+        log_dir: &Path,
+    ) -> Proc {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let port = free_port();
+            let mut env = env.clone();
+            env.insert("PORT".into(), port.to_string());
+            let args = args(port);
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let mut p = Proc::start(binary, &refs, &env, log_dir);
+            p.addr = Some(SocketAddr::from(([127, 0, 0, 1], port)));
+            match p.healthy_within(Duration::from_secs(30)).await {
+                Ok(()) => return p,
+                Err(_) if attempt < 5 && p.output().contains("Address already in use") => continue,
+                Err(why) => panic!("{why}"),
+            }
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -97,18 +123,28 @@ impl Proc {
     }
 
     pub async fn wait_healthy(&mut self, within: Duration) {
+        if let Err(why) = self.healthy_within(within).await {
+            panic!("{why}");
+        }
+    }
+
+    /// Wait until `/healthz` answers; the reason, with the log, if the process exits first or
+    /// time runs out.
+    pub async fn healthy_within(&mut self, within: Duration) -> Result<(), String> {
         let client = client();
         let deadline = Instant::now() + within;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("process exited early ({status}); log:\n{}", self.output());
+                return Err(format!("process exited early ({status}); log:\n{}", self.output()));
             }
             if let Ok(r) = client.get(self.url("/healthz")).send().await
                 && r.status().is_success()
             {
-                return;
+                return Ok(());
             }
-            assert!(Instant::now() < deadline, "not healthy in {within:?}; log:\n{}", self.output());
+            if Instant::now() >= deadline {
+                return Err(format!("not healthy in {within:?}; log:\n{}", self.output()));
+            }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
